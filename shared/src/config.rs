@@ -1,0 +1,181 @@
+//! Configuration from the Worker's environment (vars and secrets). Parsed per request:
+//! it is a handful of lookups, and it keeps every isolate honest about what is set.
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origins {
+    Any,
+    List(Vec<String>),
+}
+
+impl Origins {
+    pub fn parse(raw: &str) -> Self {
+        let list: Vec<String> = raw
+            .split(',')
+            .map(|s| s.trim().trim_end_matches('/').to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if list.iter().any(|s| s == "*") {
+            Origins::Any
+        } else {
+            Origins::List(list)
+        }
+    }
+}
+
+/// Where Privy's ES256 public key comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PrivyKeySource {
+    Pem(String),
+    JwksUrl(String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PrivyConfig {
+    pub app_id: String,
+    pub key: PrivyKeySource,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// PostgREST base URL (`…/rest/v1` on Supabase, `…/api` on the local stack).
+    pub postgrest_url: String,
+    pub anon_key: String,
+    pub service_key: String,
+    pub jwt_secret: String,
+    pub allowed_origins: Origins,
+    pub session_ttl_secs: i64,
+    pub refresh_ttl_days: i64,
+    pub signup_credits_cents: i64,
+    pub version: String,
+    pub runner_url: Option<String>,
+    privy_app_id: Option<String>,
+    privy_key: Option<PrivyKeySource>,
+}
+
+impl Config {
+    pub fn from_env(env: &worker::Env) -> Result<Self, ApiError> {
+        Self::from_lookup(|name| {
+            env.var(name)
+                .map(|v| v.to_string())
+                .or_else(|_| env.secret(name).map(|v| v.to_string()))
+                .ok()
+        })
+    }
+
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
+        let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let required = |name: &'static str| get(name).ok_or(ApiError::Misconfigured { variable: name });
+        let number = |name: &'static str, default: i64| -> Result<i64, ApiError> {
+            match get(name) {
+                None => Ok(default),
+                Some(v) => v
+                    .parse::<i64>()
+                    .ok()
+                    .filter(|n| *n >= 0)
+                    .ok_or(ApiError::Misconfigured { variable: name }),
+            }
+        };
+
+        let postgrest_url = match get("POSTGREST_URL") {
+            Some(url) => url,
+            None => match get("SUPABASE_URL") {
+                Some(url) => format!("{}/rest/v1", url.trim_end_matches('/')),
+                None => return Err(ApiError::Misconfigured { variable: "SUPABASE_URL" }),
+            },
+        };
+        let privy_key = get("PRIVY_VERIFICATION_KEY")
+            // Secrets set from a shell often carry literal "\n" instead of newlines.
+            .map(|pem| PrivyKeySource::Pem(pem.replace("\\n", "\n")))
+            .or_else(|| get("PRIVY_JWKS_URL").map(PrivyKeySource::JwksUrl));
+
+        Ok(Config {
+            postgrest_url: postgrest_url.trim_end_matches('/').to_string(),
+            anon_key: required("SUPABASE_ANON_KEY")?,
+            service_key: required("SUPABASE_SERVICE_ROLE_KEY")?,
+            jwt_secret: required("SUPABASE_JWT_SECRET")?,
+            allowed_origins: Origins::parse(&get("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into())),
+            session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.max(60),
+            refresh_ttl_days: number("REFRESH_TTL_DAYS", 30)?.max(1),
+            signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
+            version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
+            runner_url: get("RUNNER_URL"),
+            privy_app_id: get("PRIVY_APP_ID"),
+            privy_key,
+        })
+    }
+
+    /// Privy settings are needed only where Privy tokens are verified (`exchange`).
+    pub fn privy(&self) -> Result<PrivyConfig, ApiError> {
+        let app_id = self
+            .privy_app_id
+            .clone()
+            .ok_or(ApiError::Misconfigured { variable: "PRIVY_APP_ID" })?;
+        let key = self
+            .privy_key
+            .clone()
+            .ok_or(ApiError::Misconfigured { variable: "PRIVY_VERIFICATION_KEY" })?;
+        Ok(PrivyConfig { app_id, key })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn base() -> HashMap<&'static str, &'static str> {
+        HashMap::from([
+            ("SUPABASE_URL", "https://x.supabase.co/"),
+            ("SUPABASE_ANON_KEY", "anon"),
+            ("SUPABASE_SERVICE_ROLE_KEY", "service"),
+            ("SUPABASE_JWT_SECRET", "secret"),
+        ])
+    }
+
+    fn load(vars: &HashMap<&'static str, &'static str>) -> Result<Config, ApiError> {
+        Config::from_lookup(|k| vars.get(k).map(|v| v.to_string()))
+    }
+
+    #[test]
+    fn supabase_url_gets_rest_path_and_defaults_apply() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.postgrest_url, "https://x.supabase.co/rest/v1");
+        assert_eq!(c.allowed_origins, Origins::Any);
+        assert_eq!(c.session_ttl_secs, 3600);
+    }
+
+    #[test]
+    fn postgrest_url_wins() {
+        let mut v = base();
+        v.insert("POSTGREST_URL", "http://127.0.0.1:3000/api/");
+        assert_eq!(load(&v).unwrap().postgrest_url, "http://127.0.0.1:3000/api");
+    }
+
+    #[test]
+    fn missing_variable_is_named() {
+        for name in ["SUPABASE_ANON_KEY", "SUPABASE_SERVICE_ROLE_KEY", "SUPABASE_JWT_SECRET", "SUPABASE_URL"] {
+            let mut v = base();
+            v.remove(name);
+            assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: name });
+        }
+        let c = load(&base()).unwrap();
+        assert_eq!(c.privy().unwrap_err(), ApiError::Misconfigured { variable: "PRIVY_APP_ID" });
+    }
+
+    #[test]
+    fn bad_number_is_named() {
+        let mut v = base();
+        v.insert("SIGNUP_CREDITS_CENTS", "ten");
+        assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "SIGNUP_CREDITS_CENTS" });
+    }
+
+    #[test]
+    fn origins_parse() {
+        assert_eq!(
+            Origins::parse("http://a.test, https://b.test/"),
+            Origins::List(vec!["http://a.test".into(), "https://b.test".into()])
+        );
+        assert_eq!(Origins::parse("*"), Origins::Any);
+    }
+}

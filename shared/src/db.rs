@@ -1,0 +1,141 @@
+//! PostgREST access. Every state change is one SQL function (one round trip) that returns
+//! an *outcome*: `{"ok": true, "data": …}` or `{"ok": false, "error": "<code>", …}`.
+//! Returning refusals as data, rather than raising, keeps error handling identical on
+//! PostgREST and postrust, whose error bodies differ.
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::request::Caller;
+use postgrest::Postgrest;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Whose rights a request runs with: the caller's (RLS applies) or the service role's.
+pub enum As<'a> {
+    User(&'a Caller),
+    Service,
+}
+
+pub struct Db<'a> {
+    config: &'a Config,
+}
+
+#[derive(Deserialize)]
+struct Outcome {
+    ok: bool,
+    #[serde(default)]
+    data: Value,
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    details: Option<Value>,
+}
+
+impl<'a> Db<'a> {
+    pub fn new(config: &'a Config) -> Self {
+        Db { config }
+    }
+
+    pub fn client(&self, who: &As) -> Postgrest {
+        let (apikey, token) = match who {
+            As::User(caller) => (self.config.anon_key.as_str(), caller.token.as_str()),
+            As::Service => (self.config.service_key.as_str(), self.config.service_key.as_str()),
+        };
+        Postgrest::new(&self.config.postgrest_url)
+            .insert_header("apikey", apikey)
+            .insert_header("authorization", format!("Bearer {token}"))
+    }
+
+    /// Calls an outcome-returning SQL function and decodes its data into `T`.
+    pub async fn call<T: DeserializeOwned>(&self, function: &str, args: &impl Serialize, who: As<'_>) -> Result<T, ApiError> {
+        let body = serde_json::to_string(args).map_err(|e| ApiError::Internal(format!("encode args: {e}")))?;
+        let response = self
+            .client(&who)
+            .rpc(function, body)
+            .execute()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("postgrest {function}: {e}")))?;
+        let status = response.status().as_u16();
+        let text = response
+            .text()
+            .await
+            .map_err(|e| ApiError::Unavailable(format!("postgrest {function} body: {e}")))?;
+        if !(200..300).contains(&status) {
+            return Err(upstream_failure(function, status, &text));
+        }
+        let outcome: Outcome = serde_json::from_str(&text)
+            .map_err(|e| ApiError::Upstream(format!("postgrest {function}: undecodable outcome: {e}")))?;
+        decode(function, outcome)
+    }
+}
+
+fn upstream_failure(function: &str, status: u16, body: &str) -> ApiError {
+    // The body may hold SQL or internals: it goes to the log only, shortened.
+    let snippet: String = body.chars().take(300).collect();
+    let detail = format!("postgrest {function}: status {status}: {snippet}");
+    match status {
+        502..=504 => ApiError::Unavailable(detail),
+        _ => ApiError::Upstream(detail),
+    }
+}
+
+fn decode<T: DeserializeOwned>(function: &str, outcome: Outcome) -> Result<T, ApiError> {
+    if outcome.ok {
+        return serde_json::from_value(outcome.data)
+            .map_err(|e| ApiError::Upstream(format!("postgrest {function}: unexpected data: {e}")));
+    }
+    let message = outcome.message.unwrap_or_default();
+    let details = outcome.details.unwrap_or(Value::Null);
+    let int = |key: &str| details.get(key).and_then(Value::as_i64).unwrap_or(0);
+    Err(match outcome.error.as_deref().unwrap_or("") {
+        "not_found" => ApiError::NotFound(if message.is_empty() { "Not found".into() } else { message }),
+        "invalid_token" => ApiError::InvalidToken,
+        "forbidden" => ApiError::Forbidden(message),
+        "conflict" => ApiError::Conflict(message),
+        "validation_error" => ApiError::Validation {
+            field: details.get("field").and_then(Value::as_str).unwrap_or("body").to_string(),
+            message,
+        },
+        "invalid_state_transition" => ApiError::InvalidStateTransition { message, details },
+        "insufficient_credits" => ApiError::InsufficientCredits {
+            balance_cents: int("balanceCents"),
+            required_cents: int("requiredCents"),
+        },
+        "project_not_empty" => ApiError::ProjectNotEmpty { machine_count: int("machineCount") },
+        other => ApiError::Internal(format!("postgrest {function}: unknown outcome error {other:?}")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn outcome(v: Value) -> Outcome {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn decodes_data_and_refusals() {
+        let n: i64 = decode("f", outcome(json!({"ok": true, "data": 5}))).unwrap();
+        assert_eq!(n, 5);
+        let e = decode::<Value>("f", outcome(json!({"ok": false, "error": "invalid_state_transition",
+            "message": "Machine is stopped", "details": {"status": "stopped", "allowed": ["start"]}}))).unwrap_err();
+        assert_eq!(e.status(), 409);
+        assert_eq!(e.details().unwrap()["allowed"][0], "start");
+        let e = decode::<Value>("f", outcome(json!({"ok": false, "error": "validation_error", "message": "m", "details": {"field": "projectId"}}))).unwrap_err();
+        assert_eq!(e, ApiError::validation("projectId", "m"));
+        let e = decode::<Value>("f", outcome(json!({"ok": false, "error": "weird"}))).unwrap_err();
+        assert_eq!(e.status(), 500);
+    }
+
+    #[test]
+    fn upstream_bodies_stay_out_of_messages() {
+        let e = upstream_failure("f", 500, "ERROR: relation secret_table does not exist");
+        assert_eq!(e.status(), 502);
+        assert!(!e.message().contains("secret_table"));
+        assert_eq!(upstream_failure("f", 503, "").status(), 503);
+    }
+}

@@ -1,0 +1,29 @@
+//! `health`: can this function reach the database (through PostgREST) and the runner?
+use crate::db::{As, Db};
+use crate::error::ApiError;
+use crate::request::Call;
+use crate::serve::Reply;
+use serde_json::json;
+
+pub async fn check(call: Call) -> Result<Reply, ApiError> {
+    let database = match Db::new(&call.config).call::<serde_json::Value>("hangar_health", &json!({}), As::Service).await {
+        Ok(_) => "ok",
+        Err(e) => {
+            crate::log::line(&json!({"level": "warn", "request_id": call.request_id, "check": "database",
+                "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
+            "error"
+        }
+    };
+    let runner = if call.config.runner_url.is_some() { "configured" } else { "not_configured" };
+    let healthy = database == "ok";
+    let report = json!({
+        "status": if healthy { "healthy" } else { "unhealthy" },
+        "checks": { "database": database, "runner": runner },
+        "version": call.config.version,
+    });
+    Ok(if healthy {
+        Reply::ok(report)
+    } else {
+        Reply::failing(report, ApiError::Unavailable("database check failed".into()))
+    })
+}

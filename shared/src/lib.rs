@@ -1,0 +1,33 @@
+//! Everything the Hangar edge functions share: configuration, the HTTP envelope and
+//! CORS, request parsing, auth, PostgREST access, domain types and the services that
+//! the function crates call. A function crate only picks a service and answers.
+
+pub mod account;
+pub mod clock;
+pub mod config;
+pub mod cors;
+pub mod db;
+pub mod domain;
+pub mod envelope;
+pub mod error;
+pub mod health;
+pub mod jwt;
+pub mod log;
+pub mod models;
+pub mod privy;
+pub mod refresh;
+pub mod request;
+pub mod serve;
+
+pub use config::Config;
+pub use error::ApiError;
+pub use request::Call;
+pub use serve::{serve, Reply, Route};
+
+/// What a function crate needs in scope.
+pub mod prelude {
+    pub use crate::error::ApiError;
+    pub use crate::request::Call;
+    pub use crate::serve::{serve, Reply, Route};
+    pub use worker::{event, Context, Env, Method, Request, Response};
+}

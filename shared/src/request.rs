@@ -1,0 +1,207 @@
+//! `Call`: one incoming request with what every handler needs (config, caller, body).
+use crate::config::Config;
+use crate::error::ApiError;
+use crate::jwt::{self, SessionClaims};
+use serde::de::DeserializeOwned;
+use worker::{Context, Env, Method, Request};
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+pub struct Call {
+    pub req: Request,
+    pub env: Env,
+    pub ctx: Context,
+    pub config: Config,
+    pub request_id: String,
+    /// Path segments after `/functions/v1/<name>/`, e.g. `["<id>"]` for `instances/<id>`.
+    pub sub_path: Vec<String>,
+}
+
+/// The authenticated caller, from a verified session (or Supabase Auth) token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: SessionClaims,
+    /// The raw bearer token, forwarded to PostgREST so that RLS sees the caller.
+    pub token: String,
+}
+
+impl Caller {
+    pub fn id(&self) -> uuid::Uuid {
+        self.claims.sub
+    }
+}
+
+impl Call {
+    pub fn method(&self) -> Method {
+        self.req.method()
+    }
+
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.req.headers().get(name).ok().flatten()
+    }
+
+    pub fn bearer(&self) -> Option<String> {
+        bearer_token(self.header("authorization").as_deref())
+    }
+
+    /// Verifies the bearer token as a Hangar session or Supabase Auth access token.
+    pub fn caller(&self) -> Result<Caller, ApiError> {
+        let token = self.bearer().ok_or(ApiError::Unauthorized)?;
+        let claims = jwt::verify_session(&token, &self.config.jwt_secret)?;
+        Ok(Caller { claims, token })
+    }
+
+    pub fn query(&self, name: &str) -> Option<String> {
+        let url = self.req.url().ok()?;
+        let value = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
+        value
+    }
+
+    /// Reads the body as JSON into `T`, enforcing size, media type and strict fields.
+    /// An empty body reads as `{}`, so a missing field is named rather than "invalid JSON".
+    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
+            if len > MAX_BODY_BYTES {
+                return Err(ApiError::PayloadTooLarge);
+            }
+        }
+        let bytes = self.req.bytes().await.map_err(|_| ApiError::InvalidJson)?;
+        check_media_type(self.header("content-type").as_deref(), bytes.len())?;
+        parse_json(&bytes)
+    }
+
+    /// Rejects a body where none is expected, but tolerates `{}` and an empty body.
+    pub async fn no_body(&mut self) -> Result<(), ApiError> {
+        let _: crate::domain::Empty = self.json().await?;
+        Ok(())
+    }
+}
+
+pub fn bearer_token(header: Option<&str>) -> Option<String> {
+    let value = header?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
+}
+
+pub fn check_media_type(content_type: Option<&str>, body_len: usize) -> Result<(), ApiError> {
+    if body_len > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    if body_len == 0 {
+        return Ok(());
+    }
+    let essence = content_type
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json")) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Strict JSON into `T`; the error names the offending field as a dotted path.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
+    let value = result.map_err(|err| {
+        let path = err.path().to_string();
+        let inner = err.into_inner();
+        if inner.is_syntax() || inner.is_eof() {
+            return ApiError::InvalidJson;
+        }
+        field_error(&path, &inner.to_string())
+    })?;
+    de.end().map_err(|_| ApiError::InvalidJson)?;
+    Ok(value)
+}
+
+/// Turns serde's message into `{field, message}`: unknown and missing fields name
+/// themselves in backticks; other errors are at `path`.
+fn field_error(path: &str, message: &str) -> ApiError {
+    let base = if path == "." { "" } else { path };
+    // serde_path_to_error already ends the path with an unknown field's name.
+    let join = |name: &str| {
+        if base.is_empty() || base == name || base.ends_with(&format!(".{name}")) {
+            if base.is_empty() { name.to_string() } else { base.to_string() }
+        } else {
+            format!("{base}.{name}")
+        }
+    };
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.split('`').next())
+            .map(join)
+    };
+    if let Some(field) = named("unknown field `") {
+        return ApiError::validation(field.clone(), format!("Unknown field `{field}`"));
+    }
+    if let Some(field) = named("missing field `") {
+        return ApiError::validation(field.clone(), format!("`{field}` is required"));
+    }
+    let field = if base.is_empty() { "body".to_string() } else { base.to_string() };
+    // serde appends " at line 1 column 12"; the client needs only the first part.
+    let text = message.split(" at line ").next().unwrap_or(message);
+    ApiError::validation(field.clone(), format!("`{field}`: {text}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields, rename_all = "camelCase")]
+    #[allow(dead_code)]
+    struct Body {
+        token: String,
+        identity_token: Option<String>,
+    }
+
+    fn field_of(e: ApiError) -> String {
+        match e {
+            ApiError::Validation { field, .. } => field,
+            other => panic!("not a validation error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn names_unknown_missing_and_mistyped_fields() {
+        assert_eq!(field_of(parse_json::<Body>(br#"{"token":"a","credits":5}"#).unwrap_err()), "credits");
+        assert_eq!(field_of(parse_json::<Body>(b"{}").unwrap_err()), "token");
+        assert_eq!(field_of(parse_json::<Body>(b"").unwrap_err()), "token");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"token":5}"#).unwrap_err()), "token");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"token":"a","identityToken":[]}"#).unwrap_err()), "identityToken");
+        assert_eq!(field_of(parse_json::<Body>(b"[]").unwrap_err()), "body");
+    }
+
+    #[test]
+    fn syntax_errors_are_invalid_json() {
+        assert_eq!(parse_json::<Body>(b"{bad").unwrap_err(), ApiError::InvalidJson);
+        assert_eq!(parse_json::<Body>(br#"{"token":"a"} x"#).unwrap_err(), ApiError::InvalidJson);
+    }
+
+    #[test]
+    fn media_type_and_size() {
+        assert!(check_media_type(Some("application/json; charset=utf-8"), 2).is_ok());
+        assert!(check_media_type(None, 0).is_ok());
+        assert_eq!(check_media_type(Some("text/plain"), 2).unwrap_err(), ApiError::UnsupportedMediaType);
+        assert_eq!(check_media_type(Some("application/json"), MAX_BODY_BYTES + 1).unwrap_err(), ApiError::PayloadTooLarge);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        assert_eq!(bearer_token(Some("Bearer abc")).as_deref(), Some("abc"));
+        assert_eq!(bearer_token(Some("bearer  abc ")).as_deref(), Some("abc"));
+        assert_eq!(bearer_token(Some("Basic abc")), None);
+        assert_eq!(bearer_token(Some("Bearer ")), None);
+        assert_eq!(bearer_token(None), None);
+    }
+}

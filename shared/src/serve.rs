@@ -1,0 +1,175 @@
+//! The request pipeline every function runs: request id, CORS preflight, method check,
+//! configuration, the handler, the envelope, and the log line. Nothing escapes as a panic
+//! or an upstream body: every outcome becomes an envelope here.
+use crate::clock;
+use crate::config::Config;
+use crate::cors;
+use crate::envelope;
+use crate::error::ApiError;
+use crate::log;
+use crate::request::Call;
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::future::Future;
+use worker::{Context, Env, Headers, Method, Request, Response};
+
+/// A function's name (its URL segment) and the methods it answers.
+pub struct Route {
+    pub name: &'static str,
+    pub methods: &'static [Method],
+}
+
+/// A successful outcome: status, payload and an optional human message.
+pub struct Reply {
+    status: u16,
+    data: Result<Value, String>,
+    message: Option<String>,
+    /// Set for a degraded answer that still carries data (health's 503).
+    failure: Option<ApiError>,
+}
+
+impl Reply {
+    pub fn with_status(status: u16, data: impl Serialize) -> Self {
+        let data = serde_json::to_value(data).map_err(|e| e.to_string());
+        Reply { status, data, message: None, failure: None }
+    }
+    pub fn ok(data: impl Serialize) -> Self {
+        Self::with_status(200, data)
+    }
+    pub fn created(data: impl Serialize) -> Self {
+        Self::with_status(201, data)
+    }
+    pub fn accepted(data: impl Serialize) -> Self {
+        Self::with_status(202, data)
+    }
+    pub fn message(mut self, message: impl Into<String>) -> Self {
+        self.message = Some(message.into());
+        self
+    }
+    /// An error envelope that also carries `data` (for health checks).
+    pub fn failing(data: impl Serialize, err: ApiError) -> Self {
+        let mut reply = Self::with_status(err.status(), data);
+        reply.failure = Some(err);
+        reply
+    }
+}
+
+pub async fn serve<F, Fut>(req: Request, env: Env, ctx: Context, route: Route, handler: F) -> worker::Result<Response>
+where
+    F: FnOnce(Call) -> Fut,
+    Fut: Future<Output = Result<Reply, ApiError>>,
+{
+    let started = clock::now_millis();
+    let method = req.method();
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let request_id = header("cf-ray").filter(|v| !v.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let origin = header("origin");
+    let path = req.path();
+    let sub_path = sub_path_of(&path, route.name);
+
+    let config = Config::from_env(&env);
+    // CORS needs the allowed origins even when the rest of the configuration is broken.
+    let origins = config
+        .as_ref()
+        .map(|c| c.allowed_origins.clone())
+        .unwrap_or(crate::config::Origins::List(vec![]));
+    let allow = cors::allow_methods(route.methods);
+
+    let outcome: Result<Reply, ApiError> = if method == Method::Options {
+        match (&origin, cors::allowed_origin(&origins, origin.as_deref())) {
+            (Some(_), None) => Err(ApiError::Forbidden("Origin not allowed".into())),
+            _ => Ok(Reply::with_status(204, Value::Null)),
+        }
+    } else if !route.methods.contains(&method) {
+        Err(ApiError::MethodNotAllowed { allow: allow.clone() })
+    } else {
+        match config {
+            Err(e) => Err(e),
+            Ok(config) => {
+                let call = Call { req, env, ctx, config, request_id: request_id.clone(), sub_path };
+                handler(call).await
+            }
+        }
+    };
+
+    let (status, body, err) = match outcome {
+        Ok(reply) if reply.status == 204 => (204, None, None),
+        Ok(Reply { status, data: Ok(data), message, failure: None }) => {
+            (status, Some(envelope::success(data, message.as_deref())), None)
+        }
+        Ok(Reply { data: Ok(data), failure: Some(err), .. }) => {
+            let mut body = envelope::error(&err, &request_id);
+            body["data"] = data;
+            (err.status(), Some(body), Some(err))
+        }
+        Ok(Reply { data: Err(e), .. }) => {
+            let err = ApiError::Internal(format!("serialize reply: {e}"));
+            (500, Some(envelope::error(&err, &request_id)), Some(err))
+        }
+        Err(err) => (err.status(), Some(envelope::error(&err, &request_id)), Some(err)),
+    };
+
+    let headers = Headers::new();
+    for (name, value) in cors::response_headers(&origins, origin.as_deref()) {
+        headers.set(name, &value)?;
+    }
+    headers.set("x-request-id", &request_id)?;
+    if method == Method::Options || matches!(err, Some(ApiError::MethodNotAllowed { .. })) {
+        headers.set("Access-Control-Allow-Methods", &allow)?;
+        headers.set("Allow", &allow)?;
+        headers.set("Access-Control-Max-Age", "86400")?;
+    }
+    if let Some(ApiError::RateLimited { retry_after_secs }) = &err {
+        headers.set("Retry-After", &retry_after_secs.to_string())?;
+    }
+
+    let mut log_line = json!({
+        "level": if status >= 500 { "error" } else { "info" },
+        "request_id": request_id,
+        "function": route.name,
+        "method": method.to_string(),
+        "path": path,
+        "status": status,
+        "duration_ms": clock::now_millis() - started,
+    });
+    if let Some(err) = &err {
+        log_line["error_code"] = Value::String(err.code().into());
+        if let Some(detail) = err.internal_detail() {
+            log_line["error"] = Value::String(detail);
+        }
+    }
+    log::line(&log_line);
+
+    let response = match body {
+        None => Response::empty()?,
+        Some(body) => {
+            headers.set("content-type", "application/json; charset=utf-8")?;
+            Response::from_bytes(body.to_string().into_bytes())?
+        }
+    };
+    Ok(response.with_status(status).with_headers(headers))
+}
+
+/// `/functions/v1/instances/abc` for `instances` → `["abc"]`. Aliased routes
+/// (`get-recent-logs` for `get-logs`) have their own first segment, so match on the prefix.
+fn sub_path_of(path: &str, _name: &str) -> Vec<String> {
+    let rest = path.trim_start_matches('/');
+    let rest = rest.strip_prefix("functions/v1/").unwrap_or(rest);
+    rest.split('/')
+        .skip(1)
+        .filter(|s| !s.is_empty())
+        .map(|s| s.to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_paths() {
+        assert_eq!(sub_path_of("/functions/v1/instances/abc", "instances"), vec!["abc"]);
+        assert!(sub_path_of("/functions/v1/me", "me").is_empty());
+        assert!(sub_path_of("/functions/v1/me/", "me").is_empty());
+    }
+}
