@@ -106,6 +106,14 @@ pub async fn logout(mut call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::ok(serde_json::Value::Null).message("Signed out"))
 }
 
+/// `me`: GET reads, PATCH edits.
+pub async fn me_or_update(call: Call) -> Result<Reply, ApiError> {
+    match call.method() {
+        worker::Method::Patch => update_me(call).await,
+        _ => me(call).await,
+    }
+}
+
 /// `me` GET: the caller's account.
 pub async fn me(call: Call) -> Result<Reply, ApiError> {
     let caller = call.caller()?;

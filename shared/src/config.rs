@@ -49,6 +49,7 @@ pub struct Config {
     pub signup_credits_cents: i64,
     pub version: String,
     pub runner_url: Option<String>,
+    pub default_provider: crate::domain::Provider,
     privy_app_id: Option<String>,
     privy_key: Option<PrivyKeySource>,
 }
@@ -100,6 +101,10 @@ impl Config {
             signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             runner_url: get("RUNNER_URL"),
+            default_provider: match get("DEFAULT_PROVIDER") {
+                None => crate::domain::Provider::Aws,
+                Some(p) => crate::domain::Provider::parse(&p).ok_or(ApiError::Misconfigured { variable: "DEFAULT_PROVIDER" })?,
+            },
             privy_app_id: get("PRIVY_APP_ID"),
             privy_key,
         })

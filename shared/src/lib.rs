@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod jwt;
 pub mod log;
+pub mod machines;
 pub mod models;
 pub mod privy;
 pub mod refresh;

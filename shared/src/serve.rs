@@ -173,3 +173,20 @@ mod tests {
         assert!(sub_path_of("/functions/v1/me/", "me").is_empty());
     }
 }
+
+/// Declares a function's Worker entry point: its route name, methods and handler.
+/// `shared::function!("me", [Get, Patch], shared::account::me_or_update);`
+#[macro_export]
+macro_rules! function {
+    ($name:literal, [$($method:ident),+], $handler:expr) => {
+        #[$crate::prelude::event(fetch)]
+        async fn fetch(
+            req: $crate::prelude::Request,
+            env: $crate::prelude::Env,
+            ctx: $crate::prelude::Context,
+        ) -> ::worker::Result<$crate::prelude::Response> {
+            let route = $crate::Route { name: $name, methods: &[$($crate::prelude::Method::$method),+] };
+            $crate::serve(req, env, ctx, route, $handler).await
+        }
+    };
+}

@@ -2,6 +2,9 @@
 //! Each deserializes through `TryFrom`, so a bad value is reported at its JSON path.
 use serde::{Deserialize, Deserializer, Serialize};
 
+mod machine;
+pub use machine::*;
+
 /// A body that must carry no fields (`{}` or nothing).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

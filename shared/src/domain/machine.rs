@@ -1,0 +1,278 @@
+//! Machine inputs: names, tiers, providers, regions, images, configuration, SSH keys, ids.
+use base64::{engine::general_purpose::STANDARD, Engine};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+macro_rules! string_type {
+    ($name:ident) => {
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(raw: String) -> Result<Self, String> {
+                Self::parse(&raw)
+            }
+        }
+    };
+}
+
+/// 1–63 characters: letters, digits, `-`, `_`, space; trimmed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct MachineName(String);
+string_type!(MachineName);
+
+impl MachineName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > 63 {
+            return Err("must be 1 to 63 characters".into());
+        }
+        if !name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' ')) {
+            return Err("may contain only letters, digits, '-', '_' and spaces".into());
+        }
+        Ok(MachineName(name.to_string()))
+    }
+}
+
+/// A machine size of API.md §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Tier {
+    #[serde(rename = "dev.small")]
+    DevSmall,
+    #[serde(rename = "dev.medium")]
+    DevMedium,
+    #[serde(rename = "dev.large")]
+    DevLarge,
+    #[serde(rename = "dev.xlarge")]
+    DevXlarge,
+}
+
+pub struct TierSpec {
+    pub id: &'static str,
+    pub cpu: f64,
+    pub memory_mb: u32,
+    pub disk_gb: u32,
+    pub price_per_month_cents: i64,
+}
+
+impl Tier {
+    pub const ALL: [Tier; 4] = [Tier::DevSmall, Tier::DevMedium, Tier::DevLarge, Tier::DevXlarge];
+
+    pub fn spec(self) -> TierSpec {
+        let (id, cpu, memory_mb, disk_gb, price_per_month_cents) = match self {
+            Tier::DevSmall => ("dev.small", 0.5, 1024, 10, 600),
+            Tier::DevMedium => ("dev.medium", 1.0, 2048, 20, 1200),
+            Tier::DevLarge => ("dev.large", 2.0, 4096, 40, 2400),
+            Tier::DevXlarge => ("dev.xlarge", 4.0, 8192, 80, 4800),
+        };
+        TierSpec { id, cpu, memory_mb, disk_gb, price_per_month_cents }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.spec().id
+    }
+
+    /// Monthly price / 730 hours, rounded up to the cent.
+    pub fn price_per_hour_cents(self) -> i64 {
+        (self.spec().price_per_month_cents + 729) / 730
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Aws,
+    Gcp,
+    Azure,
+}
+
+impl Provider {
+    pub fn parse(raw: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).ok()
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Aws => "aws",
+            Provider::Gcp => "gcp",
+            Provider::Azure => "azure",
+        }
+    }
+    pub fn default_region(self) -> &'static str {
+        match self {
+            Provider::Aws => "us-east-1",
+            Provider::Gcp => "us-central1",
+            Provider::Azure => "eastus",
+        }
+    }
+}
+
+/// A cloud region id: lowercase letters, digits and `-`, 2–32 characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Region(String);
+string_type!(Region);
+
+impl Region {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (2..=32).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        ok.then(|| Region(raw.to_string()))
+            .ok_or_else(|| "must be 2 to 32 lowercase letters, digits or '-'".into())
+    }
+}
+
+/// An OS image reference: 1–128 characters of `[A-Za-z0-9._:/@-]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Image(String);
+string_type!(Image);
+
+impl Image {
+    pub const DEFAULT: &'static str = "ubuntu-22.04";
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let ok = (1..=128).contains(&raw.len())
+            && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._:/@-".contains(c));
+        ok.then(|| Image(raw.to_string()))
+            .ok_or_else(|| "must be 1 to 128 characters of letters, digits and ._:/@-".into())
+    }
+}
+
+/// A JSON object of at most 16 KiB, stored as given.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "serde_json::Value")]
+pub struct Configuration(serde_json::Value);
+
+impl TryFrom<serde_json::Value> for Configuration {
+    type Error = String;
+    fn try_from(v: serde_json::Value) -> Result<Self, String> {
+        if !v.is_object() {
+            return Err("must be a JSON object".into());
+        }
+        if v.to_string().len() > 16 * 1024 {
+            return Err("must be at most 16 KiB".into());
+        }
+        Ok(Configuration(v))
+    }
+}
+
+impl Configuration {
+    pub fn value(&self) -> &serde_json::Value {
+        &self.0
+    }
+}
+
+/// One OpenSSH public key line: `<type> <base64 blob> [comment]`, where the blob
+/// decodes and names the same key type.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub struct SshPublicKey(String);
+string_type!(SshPublicKey);
+
+const SSH_KEY_TYPES: [&str; 7] = [
+    "ssh-ed25519",
+    "ssh-rsa",
+    "ecdsa-sha2-nistp256",
+    "ecdsa-sha2-nistp384",
+    "ecdsa-sha2-nistp521",
+    "sk-ssh-ed25519@openssh.com",
+    "sk-ecdsa-sha2-nistp256@openssh.com",
+];
+
+impl SshPublicKey {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let line = raw.trim();
+        let bad = || "must be an OpenSSH public key line (e.g. ssh-ed25519 AAAA… comment)".to_string();
+        if line.len() > 8192 || line.contains('\n') {
+            return Err(bad());
+        }
+        let mut parts = line.split_whitespace();
+        let (kind, blob) = (parts.next().ok_or_else(bad)?, parts.next().ok_or_else(bad)?);
+        if !SSH_KEY_TYPES.contains(&kind) {
+            return Err(bad());
+        }
+        let bytes = STANDARD.decode(blob).map_err(|_| bad())?;
+        // The blob starts with the key type as an SSH string: u32 length, then the name.
+        let len = bytes.get(..4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize).ok_or_else(bad)?;
+        if bytes.get(4..4 + len) != Some(kind.as_bytes()) || bytes.len() <= 4 + len {
+            return Err(bad());
+        }
+        Ok(SshPublicKey(line.to_string()))
+    }
+}
+
+/// A machine, job or project id in a body or query: a UUID.
+pub fn parse_id(field: &str, raw: Option<&str>) -> Result<Uuid, crate::ApiError> {
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| crate::ApiError::validation(field, format!("`{field}` is required")))?;
+    Uuid::parse_str(raw).map_err(|_| crate::ApiError::validation(field, format!("`{field}` must be a UUID")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ssh_line(kind: &str, key_len: usize) -> String {
+        let mut blob = (kind.len() as u32).to_be_bytes().to_vec();
+        blob.extend_from_slice(kind.as_bytes());
+        blob.extend_from_slice(&(key_len as u32).to_be_bytes());
+        blob.extend(std::iter::repeat(7u8).take(key_len));
+        format!("{kind} {} me@host", STANDARD.encode(blob))
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(MachineName::parse("  web-1 ").unwrap().as_ref(), "web-1");
+        assert!(MachineName::parse("a b_c-9").is_ok());
+        for bad in ["", "   ", "bad/name", "é", &"x".repeat(64)] {
+            assert!(MachineName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(MachineName::parse(&"x".repeat(63)).is_ok());
+    }
+
+    #[test]
+    fn tiers_and_prices() {
+        let t: Tier = serde_json::from_str("\"dev.large\"").unwrap();
+        assert_eq!(t, Tier::DevLarge);
+        assert!(serde_json::from_str::<Tier>("\"dev.huge\"").is_err());
+        let hourly: Vec<i64> = Tier::ALL.iter().map(|t| t.price_per_hour_cents()).collect();
+        assert_eq!(hourly, vec![1, 2, 4, 7]);
+    }
+
+    #[test]
+    fn providers_regions_images() {
+        assert_eq!(Provider::parse("GCP"), Some(Provider::Gcp));
+        assert_eq!(Provider::parse("digitalocean"), None);
+        assert!(Region::parse("us-east-1").is_ok());
+        assert!(Region::parse("US East!").is_err());
+        assert!(Image::parse("ubuntu-22.04").is_ok());
+        assert!(Image::parse("ami-0abc/x:1@sha").is_ok());
+        assert!(Image::parse("rm -rf").is_err());
+    }
+
+    #[test]
+    fn configuration() {
+        assert!(Configuration::try_from(serde_json::json!({"a": 1})).is_ok());
+        assert!(Configuration::try_from(serde_json::json!([1])).is_err());
+        assert!(Configuration::try_from(serde_json::json!({"a": "x".repeat(17000)})).is_err());
+    }
+
+    #[test]
+    fn ssh_keys() {
+        assert!(SshPublicKey::parse(&ssh_line("ssh-ed25519", 32)).is_ok());
+        assert!(SshPublicKey::parse(&ssh_line("ssh-rsa", 300)).is_ok());
+        assert!(SshPublicKey::parse("hello").is_err());
+        assert!(SshPublicKey::parse("ssh-rsa !!!").is_err());
+        // The blob names another type than the line.
+        let mismatched = ssh_line("ssh-ed25519", 32).replacen("ssh-ed25519", "ssh-rsa", 1);
+        assert!(SshPublicKey::parse(&mismatched).is_err());
+    }
+
+    #[test]
+    fn ids() {
+        assert!(parse_id("machineId", Some("not-a-uuid")).is_err());
+        assert!(parse_id("machineId", None).is_err());
+        assert!(parse_id("machineId", Some("6e603a27-0dc1-484d-a15e-5a13e402ded0")).is_ok());
+    }
+}

@@ -1,0 +1,379 @@
+//! The machine functions of API.md §3. Each request is parsed into domain types here and
+//! answered by one SQL function (one PostgREST round trip) that checks ownership and the
+//! transition table and writes the machine, its job and its event in one transaction.
+use crate::db::{As, Db};
+use crate::domain::{parse_id, Configuration, Image, MachineName, Patch, Provider, Region, SshPublicKey, Tier};
+use crate::error::ApiError;
+use crate::refresh;
+use crate::request::{Call, Caller};
+use crate::serve::Reply;
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+pub const STATUSES: [&str; 9] = [
+    "provisioning", "starting", "running", "stopping", "stopped", "restarting", "terminating", "terminated", "error",
+];
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CreateMachine {
+    name: MachineName,
+    #[serde(default)]
+    tier: Option<Tier>,
+    #[serde(default)]
+    provider: Option<Provider>,
+    #[serde(default)]
+    region: Option<Region>,
+    #[serde(default)]
+    image: Option<Image>,
+    #[serde(default)]
+    project_id: Option<Uuid>,
+    #[serde(default)]
+    configuration: Option<Configuration>,
+    #[serde(default)]
+    ssh_public_key: Option<SshPublicKey>,
+}
+
+/// The editable fields of a machine (`update-machine`, `PATCH instances/{id}`).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct MachinePatch {
+    #[serde(default)]
+    name: Patch<MachineName>,
+    #[serde(default)]
+    project_id: Patch<Uuid>,
+    #[serde(default)]
+    tier: Patch<Tier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct UpdateMachine {
+    machine_id: Id,
+    #[serde(default)]
+    name: Patch<MachineName>,
+    #[serde(default)]
+    project_id: Patch<Uuid>,
+    #[serde(default)]
+    tier: Patch<Tier>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct MachineRef {
+    machine_id: Id,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct LogEvent {
+    machine_id: Id,
+    event_type: EventType,
+    #[serde(default)]
+    details: Option<Value>,
+    #[serde(default)]
+    level: Option<Level>,
+}
+
+/// A UUID field of a body, reported by its JSON name when malformed.
+#[derive(Deserialize, Clone, Copy)]
+#[serde(try_from = "String")]
+struct Id(Uuid);
+
+impl TryFrom<String> for Id {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Uuid::parse_str(raw.trim()).map(Id).map_err(|_| "must be a UUID".into())
+    }
+}
+
+/// `eventType`: 1–64 characters of `[A-Za-z0-9._:-]`.
+#[derive(Deserialize, Serialize)]
+#[serde(try_from = "String")]
+struct EventType(String);
+
+impl TryFrom<String> for EventType {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let ok = (1..=64).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+        ok.then_some(EventType(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._:-".into())
+    }
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Info,
+    Warn,
+    Error,
+}
+
+/// What a transition answers: the machine, and whether anything changed (202) or not (200).
+#[derive(Deserialize)]
+struct Transition {
+    machine: Value,
+    changed: bool,
+}
+
+#[derive(Deserialize)]
+struct Page {
+    machines: Vec<Value>,
+    next: Option<Value>,
+}
+
+fn db(call: &Call) -> Db<'_> {
+    Db::new(&call.config)
+}
+
+/// `create-machine` and `POST instances`.
+pub async fn create(mut call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let body: CreateMachine = call.json().await?;
+    let key = idempotency_key(&call)?;
+    let provider = body.provider.unwrap_or(call.config.default_provider);
+    let region = body.region.as_ref().map(AsRef::as_ref).unwrap_or(provider.default_region()).to_string();
+    // The agent token travels once, in the create job's webhook; only its hash is stored.
+    let agent_token = refresh::generate()?;
+    let args = json!({
+        "p_name": body.name,
+        "p_tier": body.tier.unwrap_or(Tier::DevSmall),
+        "p_provider": provider,
+        "p_region": region,
+        "p_image": body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT),
+        "p_project_id": body.project_id,
+        "p_configuration": body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
+        "p_ssh_public_key": body.ssh_public_key,
+        "p_idempotency_key": key,
+        "p_agent_token_hash": agent_token.hash,
+    });
+    let t: Transition = db(&call).call("hangar_create_machine", &args, As::User(&caller)).await?;
+    Ok(Reply::created(t.machine).message("Machine is provisioning"))
+}
+
+fn idempotency_key(call: &Call) -> Result<Option<String>, ApiError> {
+    match call.header("idempotency-key") {
+        None => Ok(None),
+        Some(k) if (1..=255).contains(&k.len()) && k.chars().all(|c| c.is_ascii_graphic()) => Ok(Some(k)),
+        Some(_) => Err(ApiError::validation("Idempotency-Key", "Idempotency-Key must be 1 to 255 visible ASCII characters")),
+    }
+}
+
+/// `start-machine`, `stop-machine`, `restart-machine`, `delete-machine`.
+pub async fn act(mut call: Call, action: &'static str) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let body: MachineRef = call.json().await?;
+    let args = json!({ "p_machine_id": body.machine_id.0, "p_action": action });
+    let t: Transition = db(&call).call("hangar_machine_action", &args, As::User(&caller)).await?;
+    let status = t.machine.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+    let reply = if t.changed { Reply::accepted(t.machine) } else { Reply::ok(t.machine) };
+    Ok(reply.message(format!("Machine is {status}")))
+}
+
+/// `update-machine`.
+pub async fn update(mut call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let b: UpdateMachine = call.json().await?;
+    let patch = MachinePatch { name: b.name, project_id: b.project_id, tier: b.tier };
+    apply_patch(&call, &caller, b.machine_id.0, patch).await
+}
+
+/// `PUT`/`PATCH instances/{id}`.
+pub async fn update_by_path(mut call: Call, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let patch: MachinePatch = call.json().await?;
+    apply_patch(&call, &caller, id, patch).await
+}
+
+async fn apply_patch(call: &Call, caller: &Caller, id: Uuid, patch: MachinePatch) -> Result<Reply, ApiError> {
+    if patch.name == Patch::Null {
+        return Err(ApiError::validation("name", "`name` cannot be null"));
+    }
+    if patch.tier == Patch::Null {
+        return Err(ApiError::validation("tier", "`tier` cannot be null"));
+    }
+    let args = json!({
+        "p_machine_id": id,
+        "p_name": patch.name.to_sql(),
+        "p_project_id": patch.project_id.to_sql(),
+        "p_tier": patch.tier.to_sql(),
+    });
+    let machine: Value = db(call).call("hangar_update_machine", &args, As::User(caller)).await?;
+    Ok(Reply::ok(machine))
+}
+
+/// `get-user-machines` and `GET instances`.
+pub async fn list(call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let status = match call.query("status") {
+        None => None,
+        Some(s) if STATUSES.contains(&s.as_str()) => Some(s),
+        Some(_) => return Err(ApiError::validation("status", format!("`status` must be one of {}", STATUSES.join(", ")))),
+    };
+    let project_id = call.query("projectId").map(|p| parse_id("projectId", Some(&p))).transpose()?;
+    let limit = query_int(&call, "limit", 1, 100, 50)?;
+    let cursor = call.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
+    let include_terminated = match call.query("includeTerminated").as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::validation("includeTerminated", "`includeTerminated` must be true or false")),
+    };
+    let args = json!({
+        "p_status": status,
+        "p_project_id": project_id,
+        "p_limit": limit,
+        "p_cursor_ts": cursor.as_ref().map(|c| c.ts.clone()),
+        "p_cursor_id": cursor.as_ref().map(|c| c.id),
+        "p_include_terminated": include_terminated,
+    });
+    let page: Page = db(&call).call("hangar_list_machines", &args, As::User(&caller)).await?;
+    let next_cursor = page.next.map(|n| URL_SAFE_NO_PAD.encode(n.to_string()));
+    Ok(Reply::ok(json!({ "machines": page.machines, "nextCursor": next_cursor })))
+}
+
+#[derive(Deserialize)]
+struct Cursor {
+    ts: String,
+    id: Uuid,
+}
+
+fn decode_cursor(raw: &str) -> Result<Cursor, ApiError> {
+    let bad = || ApiError::validation("cursor", "`cursor` is not a cursor from a previous page");
+    let bytes = URL_SAFE_NO_PAD.decode(raw.trim()).map_err(|_| bad())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    chrono::DateTime::parse_from_rfc3339(&cursor.ts).map_err(|_| bad())?;
+    Ok(cursor)
+}
+
+fn query_int(call: &Call, name: &str, min: i64, max: i64, default: i64) -> Result<i64, ApiError> {
+    match call.query(name) {
+        None => Ok(default),
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (min..=max).contains(n))
+            .ok_or_else(|| ApiError::validation(name, format!("`{name}` must be an integer from {min} to {max}"))),
+    }
+}
+
+/// `get-machine-status` (`?machineId=`) and `GET instances/{id}`.
+pub async fn status(call: Call) -> Result<Reply, ApiError> {
+    call.caller()?;
+    let id = parse_id("machineId", call.query("machineId").as_deref())?;
+    get(call, id).await
+}
+
+pub async fn get(call: Call, id: Uuid) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let machine: Value = db(&call).call("hangar_get_machine", &json!({ "p_machine_id": id }), As::User(&caller)).await?;
+    Ok(Reply::ok(machine))
+}
+
+/// `log-machine-event`.
+pub async fn log_event(mut call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let body: LogEvent = call.json().await?;
+    if body.details.as_ref().is_some_and(|d| d.to_string().len() > 16 * 1024) {
+        return Err(ApiError::validation("details", "`details` must be at most 16 KiB"));
+    }
+    let args = json!({
+        "p_machine_id": body.machine_id.0,
+        "p_event_type": body.event_type,
+        "p_details": body.details,
+        "p_level": body.level,
+    });
+    let event: Value = db(&call).call("hangar_log_event", &args, As::User(&caller)).await?;
+    Ok(Reply::created(event))
+}
+
+/// `get-logs` / `get-recent-logs`.
+pub async fn logs(call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let id = parse_id("machineId", call.query("machineId").as_deref())?;
+    let limit = query_int(&call, "limit", 1, 500, 50)?;
+    let before = match call.query("before") {
+        None => None,
+        Some(raw) => Some(
+            chrono::DateTime::parse_from_rfc3339(raw.trim())
+                .map_err(|_| ApiError::validation("before", "`before` must be an RFC 3339 timestamp"))?
+                .with_timezone(&chrono::Utc)
+                .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        ),
+    };
+    let args = json!({ "p_machine_id": id, "p_limit": limit, "p_before": before });
+    let events: Value = db(&call).call("hangar_get_logs", &args, As::User(&caller)).await?;
+    Ok(Reply::ok(events))
+}
+
+/// `get-job`.
+pub async fn job(call: Call) -> Result<Reply, ApiError> {
+    let caller = call.caller()?;
+    let id = parse_id("jobId", call.query("jobId").as_deref())?;
+    let job: Value = db(&call).call("hangar_get_job", &json!({ "p_job_id": id }), As::User(&caller)).await?;
+    Ok(Reply::ok(job))
+}
+
+/// `instances`: a REST facade over the same operations.
+pub async fn instances(call: Call) -> Result<Reply, ApiError> {
+    use worker::Method;
+    call.caller()?;
+    let id = match call.sub_path.first() {
+        None => None,
+        Some(raw) => Some(parse_id("id", Some(raw))?),
+    };
+    match (call.method(), id) {
+        (Method::Get, None) => list(call).await,
+        (Method::Post, None) => create(call).await,
+        (Method::Get, Some(id)) => get(call, id).await,
+        (Method::Put | Method::Patch, Some(id)) => update_by_path(call, id).await,
+        (Method::Put | Method::Patch, None) => Err(ApiError::validation("id", "`instances/{id}` is required")),
+        _ => Err(ApiError::MethodNotAllowed { allow: "GET, POST, PUT, PATCH, OPTIONS".into() }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::parse_json;
+
+    fn field(e: ApiError) -> String {
+        match e {
+            ApiError::Validation { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn create_body_names_bad_fields() {
+        let err = |body: &str| field(parse_json::<CreateMachine>(body.as_bytes()).err().unwrap());
+        assert_eq!(err(r#"{}"#), "name");
+        assert_eq!(err(r#"{"name":"bad/name"}"#), "name");
+        assert_eq!(err(r#"{"name":5}"#), "name");
+        assert_eq!(err(r#"{"name":"a","tier":"dev.huge"}"#), "tier");
+        assert_eq!(err(r#"{"name":"a","provider":"digitalocean"}"#), "provider");
+        assert_eq!(err(r#"{"name":"a","region":"US East!"}"#), "region");
+        assert_eq!(err(r#"{"name":"a","configuration":[1]}"#), "configuration");
+        assert_eq!(err(r#"{"name":"a","sshPublicKey":"hello"}"#), "sshPublicKey");
+        assert_eq!(err(r#"{"name":"a","projectId":"nope"}"#), "projectId");
+        assert_eq!(err(r#"{"name":"a","color":"red"}"#), "color");
+        assert!(parse_json::<CreateMachine>(br#"{"name":"a","tier":"dev.large","provider":"gcp"}"#).is_ok());
+    }
+
+    #[test]
+    fn action_and_update_bodies() {
+        assert_eq!(field(parse_json::<MachineRef>(br#"{"machineId":"x"}"#).err().unwrap()), "machineId");
+        assert_eq!(field(parse_json::<MachineRef>(b"{}").err().unwrap()), "machineId");
+        let p = parse_json::<MachinePatch>(br#"{"projectId":null}"#).ok().unwrap();
+        assert_eq!(p.project_id, Patch::Null);
+        assert_eq!(field(parse_json::<LogEvent>(br#"{"machineId":"6e603a27-0dc1-484d-a15e-5a13e402ded0","eventType":"a","level":"loud"}"#).err().unwrap()), "level");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let raw = URL_SAFE_NO_PAD.encode(json!({"ts":"2026-11-22T02:20:08.406123Z","id":Uuid::nil()}).to_string());
+        assert_eq!(decode_cursor(&raw).ok().unwrap().id, Uuid::nil());
+        assert_eq!(field(decode_cursor("garbage").err().unwrap()), "cursor");
+    }
+}
