@@ -195,6 +195,21 @@ language sql stable as $$
   )
 $$;
 
+-- The runner webhook body of API.md §5 for job j (the Worker adds callbackUrl and,
+-- for create, agentToken).
+create or replace function public.hangar_delivery_json(j public.jobs) returns jsonb
+language sql stable security definer set search_path = public as $$
+  select jsonb_build_object(
+    'jobId', j.id, 'action', j.action, 'attempt', j.attempts + 1, 'params', j.params,
+    'machine', jsonb_build_object(
+      'id', m.id, 'name', m.name, 'tier', m.tier, 'cpu', t.cpu, 'memoryMb', t.memory_mb,
+      'diskGb', t.disk_gb, 'provider', m.provider, 'region', m.region, 'image', m.image,
+      'ipAddress', m.ip_address, 'providerInstanceId', m.provider_instance_id,
+      'sshPublicKey', m.ssh_public_key, 'configuration', m.configuration))
+  from public.machines m join public.tiers t on t.id = m.tier
+  where m.id = j.machine_id
+$$;
+
 -- ---------------------------------------------------------------------------------
 -- The transition table of API.md §3.
 create or replace function public.hangar_allowed_actions(p_status text) returns text[]
@@ -238,8 +253,10 @@ language plpgsql security definer set search_path = public as $$
 declare
   j jobs;
 begin
-  insert into jobs (machine_id, owner_id, action, params)
-  values (m.id, m.owner_id, p_action, coalesce(p_params, '{}'))
+  -- The request delivers its own job right away; the scheduler takes it only if that
+  -- delivery has not settled within the lease.
+  insert into jobs (machine_id, owner_id, action, params, next_attempt_at)
+  values (m.id, m.owner_id, p_action, coalesce(p_params, '{}'), now() + interval '30 seconds')
   returning * into j;
   insert into machine_events (machine_id, owner_id, event_type, details, source)
   values (m.id, m.owner_id, p_event, jsonb_build_object('jobId', j.id, 'status', m.status), p_source);
@@ -255,6 +272,7 @@ declare
   next_status text;
   job_action text;
   provisioned boolean;
+  j jobs;
 begin
   if p_action not in ('start', 'stop', 'restart', 'delete') then
     return hangar_refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
@@ -290,8 +308,9 @@ begin
     when 'restart' then 'restarting' else 'terminating' end;
   job_action := case p_action when 'delete' then 'terminate' else p_action end;
   update machines set status = next_status where id = m.id returning * into m;
-  perform hangar_enqueue(m, job_action, '{}', 'machine.' || p_action || '_requested', 'user');
-  return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true));
+  j := hangar_enqueue(m, job_action, '{}', 'machine.' || p_action || '_requested', 'user');
+  return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true,
+    'delivery', hangar_delivery_json(j)));
 end $$;
 
 -- create-machine: ownership of the project, the balance (one hour of the tier), the
@@ -299,7 +318,7 @@ end $$;
 create or replace function public.hangar_create_machine(
   p_name text, p_tier text, p_provider text, p_region text, p_image text,
   p_project_id uuid, p_configuration jsonb, p_ssh_public_key text,
-  p_idempotency_key text, p_agent_token_hash text
+  p_idempotency_key text
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -310,6 +329,7 @@ declare
   req_hash text;
   k idempotency_keys;
   inserted int;
+  j jobs;
 begin
   if uid is null then
     return hangar_refuse('invalid_token', 'No caller');
@@ -359,15 +379,16 @@ begin
   end if;
 
   insert into machines (owner_id, project_id, name, tier, provider, region, image,
-    configuration, ssh_public_key, agent_token_hash)
+    configuration, ssh_public_key)
   values (uid, p_project_id, p_name, p_tier, p_provider, p_region, p_image,
-    coalesce(p_configuration, '{}'), p_ssh_public_key, p_agent_token_hash)
+    coalesce(p_configuration, '{}'), p_ssh_public_key)
   returning * into m;
-  perform hangar_enqueue(m, 'create', '{}', 'machine.create_requested', 'user');
+  j := hangar_enqueue(m, 'create', '{}', 'machine.create_requested', 'user');
   if p_idempotency_key is not null then
     update idempotency_keys set machine_id = m.id where owner_id = uid and key = p_idempotency_key;
   end if;
-  return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true));
+  return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true,
+    'delivery', hangar_delivery_json(j)));
 end $$;
 
 -- update-machine: name and project any time; tier only while stopped.
@@ -514,9 +535,11 @@ end $$;
 
 -- Internal helpers are not callable through /rpc; the user-facing functions are.
 revoke all on function public.hangar_enqueue(public.machines, text, jsonb, text, text) from public, anon, authenticated;
+revoke all on function public.hangar_delivery_json(public.jobs) from public, anon, authenticated;
+grant execute on function public.hangar_delivery_json(public.jobs) to service_role;
 grant execute on function public.hangar_enqueue(public.machines, text, jsonb, text, text) to service_role;
 revoke all on function public.hangar_machine_action(uuid, text) from public, anon;
-revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, text) from public, anon;
+revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) from public, anon;
 revoke all on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb) from public, anon;
 revoke all on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean) from public, anon;
 revoke all on function public.hangar_get_machine(uuid) from public, anon;
@@ -524,7 +547,7 @@ revoke all on function public.hangar_log_event(uuid, text, jsonb, text) from pub
 revoke all on function public.hangar_get_logs(uuid, int, timestamptz) from public, anon;
 revoke all on function public.hangar_get_job(uuid) from public, anon;
 grant execute on function public.hangar_machine_action(uuid, text) to authenticated, service_role;
-grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, text) to authenticated, service_role;
+grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) to authenticated, service_role;
 grant execute on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb) to authenticated, service_role;
 grant execute on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean) to authenticated, service_role;
 grant execute on function public.hangar_get_machine(uuid) to authenticated, service_role;

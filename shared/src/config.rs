@@ -49,6 +49,11 @@ pub struct Config {
     pub signup_credits_cents: i64,
     pub version: String,
     pub runner_url: Option<String>,
+    pub runner_secret: Option<String>,
+    pub runner_max_attempts: i64,
+    pub runner_retry_base_ms: i64,
+    /// Base URL of the functions (`{FUNCTIONS_URL}/functions/v1/<name>`), for callbacks.
+    pub functions_url: Option<String>,
     pub default_provider: crate::domain::Provider,
     privy_app_id: Option<String>,
     privy_key: Option<PrivyKeySource>,
@@ -101,6 +106,10 @@ impl Config {
             signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             runner_url: get("RUNNER_URL"),
+            runner_secret: get("RUNNER_SECRET"),
+            runner_max_attempts: number("RUNNER_MAX_ATTEMPTS", 5)?.max(1),
+            runner_retry_base_ms: number("RUNNER_RETRY_BASE_MS", 10_000)?.max(1),
+            functions_url: get("FUNCTIONS_URL").or_else(|| get("SUPABASE_URL")).map(|u| u.trim_end_matches('/').to_string()),
             default_provider: match get("DEFAULT_PROVIDER") {
                 None => crate::domain::Provider::Aws,
                 Some(p) => crate::domain::Provider::parse(&p).ok_or(ApiError::Misconfigured { variable: "DEFAULT_PROVIDER" })?,
@@ -108,6 +117,11 @@ impl Config {
             privy_app_id: get("PRIVY_APP_ID"),
             privy_key,
         })
+    }
+
+    /// The runner webhook secret: needed by delivery and the callback.
+    pub fn runner_secret(&self) -> Result<&str, ApiError> {
+        self.runner_secret.as_deref().ok_or(ApiError::Misconfigured { variable: "RUNNER_SECRET" })
     }
 
     /// Privy settings are needed only where Privy tokens are verified (`exchange`).

@@ -50,6 +50,9 @@ pub struct SessionClaims {
     /// The refresh family this access token belongs to (absent on Supabase Auth tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_id: Option<Uuid>,
+    /// Unique per token, so two tokens minted in the same second differ.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
 }
 
 /// A freshly minted access token.
@@ -66,6 +69,7 @@ pub fn mint_session(account_id: Uuid, session_id: Uuid, ttl_secs: i64, secret: &
         aud: Audience::One(SESSION_AUDIENCE.into()),
         iss: Some(SESSION_ISSUER.into()),
         session_id: Some(session_id),
+        jti: Some(Uuid::new_v4().to_string()),
     };
     let claims = Claims::new(custom).set_duration_and_issuance(&time_options(), Duration::seconds(ttl_secs));
     let expires_at = claims.expiration.map(|t| t.timestamp()).unwrap_or_default();

@@ -3,14 +3,17 @@
 //! the function crates call. A function crate only picks a service and answers.
 
 pub mod account;
+pub mod callback;
 pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod db;
+pub mod dispatch;
 pub mod domain;
 pub mod envelope;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod jwt;
 pub mod log;
 pub mod machines;
@@ -18,7 +21,9 @@ pub mod models;
 pub mod privy;
 pub mod refresh;
 pub mod request;
+pub mod scheduler;
 pub mod serve;
+pub mod signing;
 
 pub use config::Config;
 pub use error::ApiError;

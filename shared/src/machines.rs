@@ -4,7 +4,6 @@
 use crate::db::{As, Db};
 use crate::domain::{parse_id, Configuration, Image, MachineName, Patch, Provider, Region, SshPublicKey, Tier};
 use crate::error::ApiError;
-use crate::refresh;
 use crate::request::{Call, Caller};
 use crate::serve::Reply;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
@@ -115,6 +114,8 @@ enum Level {
 struct Transition {
     machine: Value,
     changed: bool,
+    #[serde(default)]
+    delivery: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -134,8 +135,6 @@ pub async fn create(mut call: Call) -> Result<Reply, ApiError> {
     let key = idempotency_key(&call)?;
     let provider = body.provider.unwrap_or(call.config.default_provider);
     let region = body.region.as_ref().map(AsRef::as_ref).unwrap_or(provider.default_region()).to_string();
-    // The agent token travels once, in the create job's webhook; only its hash is stored.
-    let agent_token = refresh::generate()?;
     let args = json!({
         "p_name": body.name,
         "p_tier": body.tier.unwrap_or(Tier::DevSmall),
@@ -146,9 +145,9 @@ pub async fn create(mut call: Call) -> Result<Reply, ApiError> {
         "p_configuration": body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
         "p_ssh_public_key": body.ssh_public_key,
         "p_idempotency_key": key,
-        "p_agent_token_hash": agent_token.hash,
     });
     let t: Transition = db(&call).call("hangar_create_machine", &args, As::User(&caller)).await?;
+    call.deliver_later(t.delivery);
     Ok(Reply::created(t.machine).message("Machine is provisioning"))
 }
 
@@ -166,6 +165,7 @@ pub async fn act(mut call: Call, action: &'static str) -> Result<Reply, ApiError
     let body: MachineRef = call.json().await?;
     let args = json!({ "p_machine_id": body.machine_id.0, "p_action": action });
     let t: Transition = db(&call).call("hangar_machine_action", &args, As::User(&caller)).await?;
+    call.deliver_later(t.delivery);
     let status = t.machine.get("status").and_then(Value::as_str).unwrap_or("").to_string();
     let reply = if t.changed { Reply::accepted(t.machine) } else { Reply::ok(t.machine) };
     Ok(reply.message(format!("Machine is {status}")))

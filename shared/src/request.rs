@@ -51,6 +51,28 @@ impl Call {
         Ok(Caller { claims, token })
     }
 
+    /// Only the service role may call this function (operators, cron stand-ins).
+    pub fn require_service_role(&self) -> Result<(), ApiError> {
+        use subtle::ConstantTimeEq;
+        let token = self.bearer().ok_or(ApiError::Unauthorized)?;
+        let key = self.config.service_key.as_bytes();
+        if token.len() == key.len() && bool::from(token.as_bytes().ct_eq(key)) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden("Only the service role may call this function".into()))
+        }
+    }
+
+    /// Sends `delivery` (a job for the runner) after the response has gone.
+    pub fn deliver_later(&self, delivery: Option<serde_json::Value>) {
+        if let Some(delivery) = delivery {
+            let (config, request_id) = (self.config.clone(), self.request_id.clone());
+            self.ctx.wait_until(async move {
+                crate::dispatch::deliver(config, delivery, request_id).await;
+            });
+        }
+    }
+
     pub fn query(&self, name: &str) -> Option<String> {
         let url = self.req.url().ok()?;
         let value = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
@@ -60,6 +82,11 @@ impl Call {
     /// Reads the body as JSON into `T`, enforcing size, media type and strict fields.
     /// An empty body reads as `{}`, so a missing field is named rather than "invalid JSON".
     pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
+        parse_json(&self.body().await?)
+    }
+
+    /// The raw body, size- and media-type-checked (signatures are over these bytes).
+    pub async fn body(&mut self) -> Result<Vec<u8>, ApiError> {
         if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
             if len > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
@@ -67,7 +94,7 @@ impl Call {
         }
         let bytes = self.req.bytes().await.map_err(|_| ApiError::InvalidJson)?;
         check_media_type(self.header("content-type").as_deref(), bytes.len())?;
-        parse_json(&bytes)
+        Ok(bytes)
     }
 
     /// Rejects a body where none is expected, but tolerates `{}` and an empty body.

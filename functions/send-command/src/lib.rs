@@ -1,0 +1,2 @@
+//! POST /functions/v1/send-command — run a command on a running machine.
+shared::function!("send-command", [Post], shared::jobs::command);

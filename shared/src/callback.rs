@@ -1,0 +1,82 @@
+//! `runner-callback`: the runner's signed reports on a job, applied in one SQL call.
+use crate::clock;
+use crate::db::{As, Db};
+use crate::error::ApiError;
+use crate::request::{parse_json, Call};
+use crate::serve::Reply;
+use crate::signing;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum JobStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Outputs {
+    #[serde(default)]
+    ip_address: Option<String>,
+    #[serde(default)]
+    provider_instance_id: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+struct LogLine {
+    #[serde(default)]
+    level: Option<String>,
+    message: String,
+    #[serde(default)]
+    ts: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct Report {
+    job_id: Uuid,
+    status: JobStatus,
+    #[serde(default)]
+    outputs: Option<Outputs>,
+    #[serde(default)]
+    logs: Vec<LogLine>,
+    #[serde(default)]
+    result: Option<Value>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+/// Log messages are kept to 4 KiB each.
+const MAX_MESSAGE: usize = 4096;
+
+pub async fn receive(mut call: Call) -> Result<Reply, ApiError> {
+    let secret = call.config.runner_secret()?.to_string();
+    let raw = call.body().await?;
+    let header = call.header(signing::HEADER);
+    signing::verify(&secret, header.as_deref(), &raw, clock::now_millis() / 1000).map_err(|_| ApiError::InvalidToken)?;
+    let mut report: Report = parse_json(&raw)?;
+    for line in &mut report.logs {
+        if line.message.len() > MAX_MESSAGE {
+            let cut = (0..=MAX_MESSAGE).rev().find(|i| line.message.is_char_boundary(*i)).unwrap_or(0);
+            line.message.truncate(cut);
+        }
+    }
+    let args = json!({
+        "p_job_id": report.job_id,
+        "p_status": report.status,
+        "p_outputs": report.outputs,
+        "p_logs": report.logs,
+        "p_result": report.result,
+        "p_error": report.error,
+        // The whole header identifies this exact report: a replay carries it again.
+        "p_signature": header,
+    });
+    let applied: Value = Db::new(&call.config).call("hangar_job_callback", &args, As::Service).await?;
+    Ok(Reply::ok(applied))
+}

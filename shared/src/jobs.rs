@@ -1,0 +1,139 @@
+//! `deploy-protocol` and `send-command`: jobs on a running machine.
+use crate::db::{As, Db};
+use crate::error::ApiError;
+use crate::request::Call;
+use crate::serve::Reply;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use uuid::Uuid;
+
+/// 1–64 characters of `[A-Za-z0-9._-]` (protocol names and versions).
+#[derive(Deserialize, Serialize)]
+#[serde(try_from = "String")]
+struct Label(String);
+
+impl TryFrom<String> for Label {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let ok = (1..=64).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        ok.then_some(Label(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._-".into())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProtocolConfig {
+    name: Label,
+    version: Label,
+    #[serde(default)]
+    settings: Option<crate::domain::Configuration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct DeployBody {
+    machine_id: Uuid,
+    protocol_config: ProtocolConfig,
+}
+
+/// A command line word: 1–1024 characters, no NUL or newline.
+#[derive(Deserialize, Serialize)]
+#[serde(try_from = "String")]
+struct Word(String);
+
+impl TryFrom<String> for Word {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        let ok = (1..=1024).contains(&raw.len()) && !raw.contains(['\0', '\n', '\r']);
+        ok.then_some(Word(raw)).ok_or_else(|| "must be 1 to 1024 characters without NUL or newlines".into())
+    }
+}
+
+/// `timeoutSec`: 1..3600.
+#[derive(Deserialize, Serialize, Clone, Copy)]
+#[serde(try_from = "i64")]
+struct TimeoutSec(i64);
+
+impl TryFrom<i64> for TimeoutSec {
+    type Error = String;
+    fn try_from(n: i64) -> Result<Self, String> {
+        (1..=3600).contains(&n).then_some(TimeoutSec(n)).ok_or_else(|| "must be from 1 to 3600".into())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CommandBody {
+    machine_id: Uuid,
+    command: Word,
+    #[serde(default)]
+    args: Vec<Word>,
+    #[serde(default)]
+    timeout_sec: Option<TimeoutSec>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Queued {
+    job: Value,
+    deployment_id: Option<Uuid>,
+    delivery: Option<Value>,
+}
+
+async fn queue(call: &Call, machine_id: Uuid, action: &str, params: Value) -> Result<Queued, ApiError> {
+    let caller = call.caller()?;
+    let args = json!({ "p_machine_id": machine_id, "p_action": action, "p_params": params });
+    let mut queued: Queued = Db::new(&call.config).call("hangar_machine_job", &args, As::User(&caller)).await?;
+    call.deliver_later(queued.delivery.take());
+    Ok(queued)
+}
+
+pub async fn deploy(mut call: Call) -> Result<Reply, ApiError> {
+    call.caller()?;
+    let body: DeployBody = call.json().await?;
+    let p = body.protocol_config;
+    let params = json!({ "name": p.name, "version": p.version, "settings": p.settings });
+    let q = queue(&call, body.machine_id, "deploy", params).await?;
+    Ok(Reply::accepted(json!({ "deploymentId": q.deployment_id, "job": q.job })).message("Deployment queued"))
+}
+
+pub async fn command(mut call: Call) -> Result<Reply, ApiError> {
+    call.caller()?;
+    let body: CommandBody = call.json().await?;
+    if body.args.len() > 64 {
+        return Err(ApiError::validation("args", "`args` may hold at most 64 words"));
+    }
+    let params = json!({
+        "command": body.command,
+        "args": body.args,
+        "timeoutSec": body.timeout_sec.map(|t| t.0).unwrap_or(300),
+    });
+    let q = queue(&call, body.machine_id, "command", params).await?;
+    Ok(Reply::accepted(json!({ "job": q.job })).message("Command queued"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::parse_json;
+
+    fn field(e: ApiError) -> String {
+        match e {
+            ApiError::Validation { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn bodies() {
+        let id = "6e603a27-0dc1-484d-a15e-5a13e402ded0";
+        let ok = format!(r#"{{"machineId":"{id}","protocolConfig":{{"name":"eth","version":"1.2"}}}}"#);
+        assert!(parse_json::<DeployBody>(ok.as_bytes()).is_ok());
+        let bad = format!(r#"{{"machineId":"{id}","protocolConfig":{{"name":"","version":"1"}}}}"#);
+        assert_eq!(field(parse_json::<DeployBody>(bad.as_bytes()).err().unwrap()), "protocolConfig.name");
+        let bad = format!(r#"{{"machineId":"{id}","command":"ls","timeoutSec":0}}"#);
+        assert_eq!(field(parse_json::<CommandBody>(bad.as_bytes()).err().unwrap()), "timeoutSec");
+        let bad = format!(r#"{{"machineId":"{id}","command":"ls","args":["a\nb"]}}"#);
+        assert_eq!(field(parse_json::<CommandBody>(bad.as_bytes()).err().unwrap()), "args[0]");
+    }
+}
