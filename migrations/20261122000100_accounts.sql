@@ -91,12 +91,12 @@ $$;
 
 -- exchange: upsert the account from verified Privy claims and open a refresh family.
 create or replace function public.hangar_exchange(
-  p_privy_did text,
-  p_provider text,
-  p_identifier text,
-  p_signup_credits_cents bigint,
-  p_refresh_hash text,
-  p_refresh_ttl_days int
+  p_privy_did text default null,
+  p_provider text default null,
+  p_identifier text default null,
+  p_signup_credits_cents bigint default null,
+  p_refresh_hash text default null,
+  p_refresh_ttl_days int default null
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -120,9 +120,9 @@ end $$;
 -- refresh-session: spend a refresh token for a new one in the same family. A token that
 -- was already spent means it leaked: the whole family is revoked.
 create or replace function public.hangar_refresh(
-  p_refresh_hash text,
-  p_new_refresh_hash text,
-  p_refresh_ttl_days int
+  p_refresh_hash text default null,
+  p_new_refresh_hash text default null,
+  p_refresh_ttl_days int default null
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -148,7 +148,7 @@ begin
 end $$;
 
 -- logout: revoke the caller's refresh family (the caller is auth.uid()).
-create or replace function public.hangar_logout(p_session_id uuid) returns jsonb
+create or replace function public.hangar_logout(p_session_id uuid default null) returns jsonb
 language plpgsql security definer set search_path = public as $$
 begin
   if auth.uid() is null then
@@ -173,7 +173,7 @@ begin
 end $$;
 
 -- me PATCH: each argument is {"set": bool, "value": …}; RLS and column grants apply.
-create or replace function public.hangar_update_me(p_display_name jsonb, p_photo_url jsonb) returns jsonb
+create or replace function public.hangar_update_me(p_display_name jsonb default null, p_photo_url jsonb default null) returns jsonb
 language plpgsql security invoker set search_path = public as $$
 declare
   a accounts;

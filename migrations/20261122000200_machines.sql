@@ -55,10 +55,12 @@ create table public.machines (
     'restarting', 'terminating', 'terminated', 'error')),
   tier text not null references public.tiers (id),
   provider text not null check (provider in ('aws', 'gcp', 'azure')),
-  region text not null,
-  image text not null,
-  configuration jsonb not null default '{}' check (jsonb_typeof(configuration) = 'object'),
-  ssh_public_key text,
+  region text not null check (region ~ '^[a-z0-9-]{2,32}$'),
+  image text not null check (image ~ '^[A-Za-z0-9._:/@-]{1,128}$'),
+  configuration jsonb not null default '{}'
+    check (jsonb_typeof(configuration) = 'object' and octet_length(configuration::text) <= 16384),
+  ssh_public_key text check (ssh_public_key is null or (octet_length(ssh_public_key) <= 8192
+    and ssh_public_key ~ '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\n]*)?$')),
   ip_address text,
   provider_instance_id text,
   agent_token_hash text,
@@ -88,8 +90,8 @@ create table public.machine_events (
   id uuid primary key default gen_random_uuid(),
   machine_id uuid not null references public.machines (id) on delete cascade,
   owner_id uuid not null references public.accounts (id) on delete cascade,
-  event_type text not null,
-  details jsonb,
+  event_type text not null check (event_type ~ '^[A-Za-z0-9._:-]{1,64}$'),
+  details jsonb check (details is null or octet_length(details::text) <= 16384),
   level text not null default 'info' check (level in ('info', 'warn', 'error')),
   source text not null check (source in ('user', 'system', 'runner', 'agent')),
   created_at timestamptz not null default clock_timestamp()
@@ -265,7 +267,7 @@ end $$;
 
 -- start / stop / restart / delete, for the caller (auth.uid()).
 -- Answers {machine, changed}: changed=false for an idempotent repeat.
-create or replace function public.hangar_machine_action(p_machine_id uuid, p_action text) returns jsonb
+create or replace function public.hangar_machine_action(p_machine_id uuid default null, p_action text default null) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
   m machines;
@@ -274,7 +276,7 @@ declare
   provisioned boolean;
   j jobs;
 begin
-  if p_action not in ('start', 'stop', 'restart', 'delete') then
+  if p_action is null or p_action not in ('start', 'stop', 'restart', 'delete') then
     return hangar_refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
   end if;
   -- The row lock serializes concurrent requests for one machine: exactly one job.
@@ -316,9 +318,9 @@ end $$;
 -- create-machine: ownership of the project, the balance (one hour of the tier), the
 -- Idempotency-Key, then the machine, its create job and event.
 create or replace function public.hangar_create_machine(
-  p_name text, p_tier text, p_provider text, p_region text, p_image text,
-  p_project_id uuid, p_configuration jsonb, p_ssh_public_key text,
-  p_idempotency_key text
+  p_name text default null, p_tier text default null, p_provider text default null, p_region text default null, p_image text default null,
+  p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
+  p_idempotency_key text default null
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -362,17 +364,20 @@ begin
     end if;
   end if;
 
+  -- Refusals return normally (no rollback), so each one frees the key it took: a repeat
+  -- is checked afresh and gets the same answer.
   if p_project_id is not null and not exists (
       select 1 from projects where id = p_project_id and owner_id = uid) then
+    delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
   end if;
 
   select credit_balance_cents into balance from accounts where id = uid for update;
   if balance is null then
+    delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('not_found', 'Account not found');
   end if;
   if balance < t.price_per_hour_cents then
-    -- Refusals return normally, so undo the key explicitly.
     delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('insufficient_credits', 'Insufficient credits',
       jsonb_build_object('balanceCents', balance, 'requiredCents', t.price_per_hour_cents));
@@ -392,7 +397,7 @@ begin
 end $$;
 
 -- update-machine: name and project any time; tier only while stopped.
-create or replace function public.hangar_update_machine(p_machine_id uuid, p_name jsonb, p_project_id jsonb, p_tier jsonb)
+create or replace function public.hangar_update_machine(p_machine_id uuid default null, p_name jsonb default null, p_project_id jsonb default null, p_tier jsonb default null)
 returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -441,11 +446,12 @@ end $$;
 
 -- get-user-machines: keyset pagination on (created_at, id), newest first.
 create or replace function public.hangar_list_machines(
-  p_status text, p_project_id uuid, p_limit int, p_cursor_ts timestamptz, p_cursor_id uuid,
-  p_include_terminated boolean
+  p_status text default null, p_project_id uuid default null, p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null,
+  p_include_terminated boolean default null
 ) returns jsonb
 language plpgsql stable security invoker set search_path = public as $$
 declare
+  page_size int := least(greatest(coalesce(p_limit, 50), 1), 100);
   items jsonb;
   more boolean;
   last_ts timestamptz;
@@ -457,14 +463,14 @@ begin
     where m.owner_id = auth.uid()
       and (p_status is null or m.status = p_status)
       and (p_project_id is null or m.project_id = p_project_id)
-      and (p_include_terminated or p_status = 'terminated' or m.status <> 'terminated')
+      and (coalesce(p_include_terminated, false) or p_status = 'terminated' or m.status <> 'terminated')
       and (p_cursor_ts is null or (m.created_at, m.id) < (p_cursor_ts, p_cursor_id))
     order by m.created_at desc, m.id desc
-    limit p_limit + 1)
-  select coalesce(jsonb_agg(hangar_machine_json(page.m) order by n) filter (where n <= p_limit), '[]'),
-         count(*) > p_limit,
-         max((page.m).created_at) filter (where n = p_limit),
-         (array_agg((page.m).id) filter (where n = p_limit))[1]
+    limit page_size + 1)
+  select coalesce(jsonb_agg(hangar_machine_json(page.m) order by n) filter (where n <= page_size), '[]'),
+         count(*) > page_size,
+         max((page.m).created_at) filter (where n = page_size),
+         (array_agg((page.m).id) filter (where n = page_size))[1]
     into items, more, last_ts, last_id
   from page;
   return hangar_ok(jsonb_build_object('machines', items,
@@ -473,7 +479,7 @@ begin
 end $$;
 
 -- get-machine-status: the machine and its last 10 events.
-create or replace function public.hangar_get_machine(p_machine_id uuid) returns jsonb
+create or replace function public.hangar_get_machine(p_machine_id uuid default null) returns jsonb
 language plpgsql stable security invoker set search_path = public as $$
 declare
   m machines;
@@ -489,7 +495,7 @@ begin
 end $$;
 
 -- log-machine-event: a user's own note on its machine.
-create or replace function public.hangar_log_event(p_machine_id uuid, p_event_type text, p_details jsonb, p_level text)
+create or replace function public.hangar_log_event(p_machine_id uuid default null, p_event_type text default null, p_details jsonb default null, p_level text default null)
 returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -507,7 +513,7 @@ begin
 end $$;
 
 -- get-logs: events newest first, optionally before a moment.
-create or replace function public.hangar_get_logs(p_machine_id uuid, p_limit int, p_before timestamptz)
+create or replace function public.hangar_get_logs(p_machine_id uuid default null, p_limit int default null, p_before timestamptz default null)
 returns jsonb
 language plpgsql stable security invoker set search_path = public as $$
 begin
@@ -518,10 +524,10 @@ begin
     select jsonb_agg(hangar_event_json(e) order by e.created_at desc, e.id desc)
     from (select * from machine_events
           where machine_id = p_machine_id and (p_before is null or created_at < p_before)
-          order by created_at desc, id desc limit p_limit) e), '[]')));
+          order by created_at desc, id desc limit least(greatest(coalesce(p_limit, 50), 1), 500)) e), '[]')));
 end $$;
 
-create or replace function public.hangar_get_job(p_job_id uuid) returns jsonb
+create or replace function public.hangar_get_job(p_job_id uuid default null) returns jsonb
 language plpgsql stable security invoker set search_path = public as $$
 declare
   j jobs;

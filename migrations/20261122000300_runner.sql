@@ -60,8 +60,8 @@ end $$;
 -- next_attempt_at, or failed after p_max_attempts. A job that is no longer queued (the
 -- runner already called back, or another delivery won) is left alone.
 create or replace function public.hangar_delivery_result(
-  p_job_id uuid, p_ok boolean, p_error text, p_agent_token_hash text,
-  p_max_attempts int, p_retry_base_ms int
+  p_job_id uuid default null, p_ok boolean default null, p_error text default null, p_agent_token_hash text default null,
+  p_max_attempts int default null, p_retry_base_ms int default null
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -103,7 +103,7 @@ end $$;
 
 -- The scheduler's claim: due queued jobs, leased for p_lease_seconds so that a
 -- concurrent tick or request does not send them too.
-create or replace function public.hangar_claim_due_jobs(p_limit int, p_lease_seconds int) returns jsonb
+create or replace function public.hangar_claim_due_jobs(p_limit int default null, p_lease_seconds int default null) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
   claimed jsonb;
@@ -126,8 +126,8 @@ end $$;
 
 -- runner-callback: applies one report of the runner in one transaction.
 create or replace function public.hangar_job_callback(
-  p_job_id uuid, p_status text, p_outputs jsonb, p_logs jsonb, p_result jsonb, p_error text,
-  p_signature text
+  p_job_id uuid default null, p_status text default null, p_outputs jsonb default null, p_logs jsonb default null, p_result jsonb default null, p_error text default null,
+  p_signature text default null
 ) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
@@ -136,7 +136,7 @@ declare
   inserted int;
   expected text;
 begin
-  if p_status not in ('running', 'succeeded', 'failed') then
+  if p_status is null or p_status not in ('running', 'succeeded', 'failed') then
     return hangar_refuse('validation_error', 'Unknown status', jsonb_build_object('field', 'status'));
   end if;
   select * into j from jobs where id = p_job_id for update;
@@ -199,15 +199,27 @@ begin
 end $$;
 
 -- deploy-protocol and send-command: jobs on a running machine, for its owner.
-create or replace function public.hangar_machine_job(p_machine_id uuid, p_action text, p_params jsonb) returns jsonb
+create or replace function public.hangar_machine_job(p_machine_id uuid default null, p_action text default null, p_params jsonb default null) returns jsonb
 language plpgsql security definer set search_path = public as $$
 declare
   m machines;
   j jobs;
   d protocol_deployments;
 begin
-  if p_action not in ('deploy', 'command') then
+  if p_action is null or p_action not in ('deploy', 'command') then
     return hangar_refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
+  end if;
+  -- The same rules as the functions' parsing, for callers of /rpc.
+  if p_action = 'deploy' and not (coalesce(p_params ->> 'name', '') ~ '^[A-Za-z0-9._-]{1,64}$'
+      and coalesce(p_params ->> 'version', '') ~ '^[A-Za-z0-9._-]{1,64}$') then
+    return hangar_refuse('validation_error', 'Invalid protocol', jsonb_build_object('field', 'protocolConfig'));
+  end if;
+  if p_action = 'command' and not (jsonb_typeof(p_params -> 'command') = 'string'
+      and char_length(p_params ->> 'command') between 1 and 1024) then
+    return hangar_refuse('validation_error', 'Invalid command', jsonb_build_object('field', 'command'));
+  end if;
+  if octet_length(coalesce(p_params, '{}')::text) > 65536 then
+    return hangar_refuse('validation_error', 'Parameters too large', jsonb_build_object('field', 'params'));
   end if;
   select * into m from machines where id = p_machine_id and owner_id = auth.uid() for update;
   if not found then

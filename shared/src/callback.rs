@@ -47,7 +47,7 @@ struct Report {
     #[serde(default)]
     logs: Vec<LogLine>,
     #[serde(default)]
-    result: Option<Value>,
+    result: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     error: Option<String>,
 }

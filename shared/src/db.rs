@@ -50,7 +50,13 @@ impl<'a> Db<'a> {
 
     /// Calls an outcome-returning SQL function and decodes its data into `T`.
     pub async fn call<T: DeserializeOwned>(&self, function: &str, args: &impl Serialize, who: As<'_>) -> Result<T, ApiError> {
-        let body = serde_json::to_string(args).map_err(|e| ApiError::Internal(format!("encode args: {e}")))?;
+        let mut args = serde_json::to_value(args).map_err(|e| ApiError::Internal(format!("encode args: {e}")))?;
+        // An absent argument takes the SQL default (NULL). Sending `null` instead is not
+        // portable: postrust passes it as an empty string.
+        if let Value::Object(map) = &mut args {
+            map.retain(|_, v| !v.is_null());
+        }
+        let body = args.to_string();
         let response = self
             .client(&who)
             .rpc(function, body)

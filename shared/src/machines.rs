@@ -71,7 +71,7 @@ struct LogEvent {
     machine_id: Id,
     event_type: EventType,
     #[serde(default)]
-    details: Option<Value>,
+    details: Option<serde_json::Map<String, Value>>,
     #[serde(default)]
     level: Option<Level>,
 }
@@ -275,7 +275,7 @@ pub async fn get(call: Call, id: Uuid) -> Result<Reply, ApiError> {
 pub async fn log_event(mut call: Call) -> Result<Reply, ApiError> {
     let caller = call.caller()?;
     let body: LogEvent = call.json().await?;
-    if body.details.as_ref().is_some_and(|d| d.to_string().len() > 16 * 1024) {
+    if body.details.as_ref().is_some_and(|d| Value::Object(d.clone()).to_string().len() > 16 * 1024) {
         return Err(ApiError::validation("details", "`details` must be at most 16 KiB"));
     }
     let args = json!({

@@ -1,0 +1,92 @@
+# The Hangar module contract (see terraform/README.md): the same variables, with
+# the same types and descriptions, in terraform/aws, terraform/gcp and
+# terraform/azure. Keep the three files identical.
+
+variable "machine_id" {
+  type        = string
+  description = "Hangar machine id (a UUID). Names every cloud resource and is set as the hangar-machine-id tag/label."
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^[a-z0-9][a-z0-9-]{0,47}$", var.machine_id))
+    error_message = "machine_id must be 1 to 48 lowercase letters, digits or '-' (a UUID), starting with a letter or digit."
+  }
+}
+
+variable "name" {
+  type        = string
+  description = "Display name of the machine, set as the Name tag (a sanitised lowercase label on GCP)."
+  nullable    = false
+}
+
+variable "cpu" {
+  type        = number
+  description = "vCPUs of the Hangar tier (0.5, 1, 2 or 4). With memory_mb it selects the instance type."
+  nullable    = false
+}
+
+variable "memory_mb" {
+  type        = number
+  description = "Memory of the Hangar tier in MiB (1024, 2048, 4096 or 8192). With cpu it selects the instance type."
+  nullable    = false
+}
+
+variable "disk_gb" {
+  type        = number
+  description = "Size of the root disk in GB, used when the machine is created (later changes are ignored)."
+  nullable    = false
+
+  validation {
+    condition     = var.disk_gb >= 10 && var.disk_gb <= 1024 && floor(var.disk_gb) == var.disk_gb
+    error_message = "disk_gb must be a whole number from 10 to 1024."
+  }
+}
+
+variable "region" {
+  type        = string
+  description = "Cloud region (aws: us-east-1, gcp: us-central1 or a zone such as us-central1-a, azure: eastus)."
+  nullable    = false
+}
+
+variable "image" {
+  type        = string
+  description = "OS image. Anything but a provider-specific reference (aws: ami-..., gcp: project/image-or-family, azure: publisher:offer:sku:version) means Ubuntu 22.04 LTS."
+  nullable    = false
+}
+
+variable "ssh_public_key" {
+  type        = string
+  description = "OpenSSH public key line installed for the user hangar; empty for none."
+  default     = ""
+  nullable    = false
+}
+
+variable "agent_token" {
+  type        = string
+  description = "Bearer token the metrics agent sends to record-metrics. Read only when the machine is created; later applies may pass any value."
+  sensitive   = true
+  nullable    = false
+}
+
+variable "functions_url" {
+  type        = string
+  description = "Base URL of the Hangar functions (FUNCTIONS_URL); the agent posts to <functions_url>/functions/v1/record-metrics."
+  nullable    = false
+
+  validation {
+    condition     = can(regex("^https?://[^ ]+$", var.functions_url))
+    error_message = "functions_url must be an http(s) URL."
+  }
+}
+
+variable "power_state" {
+  type        = string
+  description = "Desired power state: running or stopped. The runner's stop/start switch."
+  default     = "running"
+  nullable    = false
+
+  validation {
+    condition     = contains(["running", "stopped"], var.power_state)
+    error_message = "power_state must be \"running\" or \"stopped\"."
+  }
+}
