@@ -1,0 +1,212 @@
+//! Configuration: environment variables, each with a matching command-line flag.
+use clap::builder::BoolishValueParser;
+use clap::Parser;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+const LONG_ABOUT: &str = "\
+Hangar's provisioning runner. The Workers never run Terraform: each machine transition \
+becomes a job that is POSTed here as a signed webhook (API.md §5). The runner checks the \
+`Hangar-Signature` header (HMAC-SHA256 with RUNNER_SECRET, at most 300 s old), writes the \
+job to its journal, answers 202 at once and runs the job in the background. It reports back \
+to the job's `callbackUrl` with callbacks signed the same way: first {status: running}, then \
+batches of log lines, then the final {status: succeeded|failed, outputs?, result?, error?}.
+
+ENDPOINTS
+  POST /  (or /webhook)  a signed job; 202 (also for a job id seen before, which is not run
+                         again), 401 for a missing, wrong or stale signature, 400 for a
+                         malformed job.
+  GET  /health           {status: \"ok\", mode, running, queued}
+
+MODES
+  simulate   (the default when TERRAFORM_BIN is unset) No cloud is touched. Every step
+             sleeps RUNNER_SIM_DELAY_MS. create answers ipAddress 192.0.2.<n> (derived from
+             the machine id) and providerInstanceId sim-<uuid>; deploy and command answer
+             simulated results. `simulateFailure: true` in the machine's configuration or in
+             the job's params makes a job fail (a string or an array of action names limits
+             it to those actions).
+  terraform  (TERRAFORM_BIN set) Each machine has a working directory
+             <RUNNER_WORKDIR>/machines/<machineId>/ holding its Terraform state (local
+             backend, so it survives restarts). On create, RUNNER_MODULES_DIR is copied into
+             it (module/) and a small root module (main.tf.json) calls
+             module/<provider> with the contract variables, which are written to
+             terraform.tfvars.json: machine_id, name, cpu, memory_mb, disk_gb, region, image,
+             ssh_public_key, agent_token, functions_url, power_state. The runner runs
+             `terraform init` and `terraform apply -json` (power_state running for
+             create/start, stopped for stop; restart applies stopped then running) or
+             `terraform destroy -json` for terminate, streams every JSON line as a log entry
+             and reads `terraform output -json` (ip_address, instance_id) into the outputs.
+             TF_PLUGIN_CACHE_DIR defaults to <RUNNER_WORKDIR>/plugin-cache.
+  deploy and command (terraform mode) run over SSH:
+             SSH_BIN -i RUNNER_SSH_KEY -o StrictHostKeyChecking=accept-new -o BatchMode=yes
+             <RUNNER_SSH_USER>@<ipAddress> -- <command>. deploy writes the protocol config to
+             /etc/hangar/protocols/<name>.json; command runs `command args...` (each word
+             shell-quoted) with params.timeoutSec and reports {exitCode, stdout, stderr}. A
+             non-zero exit still succeeds (the command ran); an SSH failure (exit 255) or a
+             timeout fails the job.
+
+DURABILITY
+  A job is journaled as <RUNNER_WORKDIR>/jobs/<jobId>.json before the 202. When its final
+  callback is delivered the entry is removed and a marker done/<jobId> is kept (30 days), so
+  a redelivered job is answered 202 and not run twice. The final report is saved next to the
+  journal entry before it is sent; if it cannot be delivered (RUNNER_CALLBACK_RETRIES retries
+  with exponential back-off from RUNNER_CALLBACK_BACKOFF_MS), it is retried every
+  RUNNER_REDELIVER_MS and after a restart. A journal entry without a saved report at startup
+  means the runner died mid-job: it is reported failed with \"runner restarted while the job
+  was running\".
+
+Jobs run RUNNER_CONCURRENCY at a time, one at a time per machine, in arrival order.
+SIGINT/SIGTERM stop accepting jobs, let running jobs finish for up to
+RUNNER_SHUTDOWN_GRACE_SECS and report queued jobs failed. The runner's own log is JSON lines
+on stdout. Prefer the environment over --secret: command lines are visible to other users.";
+
+#[derive(Parser, Debug, Clone)]
+#[command(name = "hangar-runner", version, about = "Hangar's provisioning runner (signed webhooks in, Terraform or a simulation, signed callbacks out)", long_about = LONG_ABOUT)]
+pub struct Config {
+    /// Shared secret of the webhook and callback signatures (required).
+    #[arg(long, env = "RUNNER_SECRET", hide_env_values = true)]
+    pub secret: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "RUNNER_LISTEN", default_value = "127.0.0.1:8790")]
+    pub listen: SocketAddr,
+
+    /// Working directory: jobs/ (journal), done/, machines/<id>/ (Terraform state).
+    #[arg(long, env = "RUNNER_WORKDIR", default_value = "./runner-work")]
+    pub workdir: PathBuf,
+
+    /// Terraform executable; when set, the runner works in Terraform mode.
+    #[arg(long, env = "TERRAFORM_BIN")]
+    pub terraform_bin: Option<PathBuf>,
+
+    /// Directory of the Terraform modules, one per provider: <dir>/<provider>.
+    #[arg(long, env = "RUNNER_MODULES_DIR", default_value = "./terraform")]
+    pub modules_dir: PathBuf,
+
+    /// How many jobs run at once (jobs of one machine always run one after the other).
+    #[arg(long, env = "RUNNER_CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+
+    /// Simulate instead of running Terraform [default: true when TERRAFORM_BIN is unset].
+    #[arg(long, env = "RUNNER_SIMULATE", value_parser = BoolishValueParser::new(), num_args = 0..=1, default_missing_value = "true")]
+    pub simulate: Option<bool>,
+
+    /// Duration of one simulated step, in milliseconds.
+    #[arg(long, env = "RUNNER_SIM_DELAY_MS", default_value_t = 300)]
+    pub sim_delay_ms: u64,
+
+    /// SSH client used by deploy and command jobs (Terraform mode).
+    #[arg(long, env = "SSH_BIN", default_value = "ssh")]
+    pub ssh_bin: PathBuf,
+
+    /// Private key for SSH (-i); without it ssh uses its defaults (agent, ~/.ssh).
+    #[arg(long, env = "RUNNER_SSH_KEY")]
+    pub ssh_key: Option<PathBuf>,
+
+    /// Remote user for SSH.
+    #[arg(long, env = "RUNNER_SSH_USER", default_value = "hangar")]
+    pub ssh_user: String,
+
+    /// Log lines per "running" callback.
+    #[arg(long, env = "RUNNER_LOG_BATCH", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub log_batch: u32,
+
+    /// A partial batch of log lines is sent after this many milliseconds.
+    #[arg(long, env = "RUNNER_LOG_FLUSH_MS", default_value_t = 1000)]
+    pub log_flush_ms: u64,
+
+    /// Retries of a failed callback (non-2xx or network error) before giving up for now.
+    #[arg(long, env = "RUNNER_CALLBACK_RETRIES", default_value_t = 5)]
+    pub callback_retries: u32,
+
+    /// First back-off between callback retries, doubled each time (0.5, 1, 2, 4, 8 s).
+    #[arg(long, env = "RUNNER_CALLBACK_BACKOFF_MS", default_value_t = 500)]
+    pub callback_backoff_ms: u64,
+
+    /// Interval of the further attempts to deliver a final report that could not be delivered.
+    #[arg(long, env = "RUNNER_REDELIVER_MS", default_value_t = 60_000)]
+    pub redeliver_ms: u64,
+
+    /// On SIGINT/SIGTERM, how long running jobs may take to finish.
+    #[arg(long, env = "RUNNER_SHUTDOWN_GRACE_SECS", default_value_t = 60)]
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Simulate,
+    Terraform,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Simulate => "simulate",
+            Mode::Terraform => "terraform",
+        }
+    }
+}
+
+impl Config {
+    /// The configuration of `args` (the first being the program name), ignoring defaults
+    /// from the environment only where `args` sets a value.
+    pub fn from_args<I, T>(args: I) -> Result<Config, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        Config::try_parse_from(args)
+    }
+
+    pub fn mode(&self) -> Result<Mode, String> {
+        match (self.simulate.unwrap_or(self.terraform_bin.is_none()), &self.terraform_bin) {
+            (true, _) => Ok(Mode::Simulate),
+            (false, Some(_)) => Ok(Mode::Terraform),
+            (false, None) => Err("RUNNER_SIMULATE=false needs TERRAFORM_BIN".into()),
+        }
+    }
+
+    /// Checks what clap cannot.
+    pub fn validate(&self) -> Result<Mode, String> {
+        if self.secret.trim().is_empty() {
+            return Err("RUNNER_SECRET must not be empty".into());
+        }
+        if self.ssh_user.is_empty() || self.ssh_user.starts_with('-') || self.ssh_user.contains(['@', ' ', '\n']) {
+            return Err("RUNNER_SSH_USER is not a valid user name".into());
+        }
+        self.mode()
+    }
+
+    pub fn sim_delay(&self) -> Duration {
+        Duration::from_millis(self.sim_delay_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &[&str]) -> Config {
+        let mut args = vec!["hangar-runner", "--secret", "s"];
+        args.extend_from_slice(extra);
+        Config::from_args(args).unwrap()
+    }
+
+    #[test]
+    fn modes() {
+        let c = parse(&["--simulate", "false"]);
+        if std::env::var_os("TERRAFORM_BIN").is_none() {
+            assert!(c.mode().is_err());
+        }
+        assert_eq!(parse(&["--terraform-bin", "/x", "--simulate", "false"]).mode(), Ok(Mode::Terraform));
+        assert_eq!(parse(&["--terraform-bin", "/x", "--simulate"]).mode(), Ok(Mode::Simulate));
+        assert_eq!(parse(&["--terraform-bin", "/x", "--simulate", "yes"]).mode(), Ok(Mode::Simulate));
+    }
+
+    #[test]
+    fn ranges() {
+        assert!(Config::from_args(["hangar-runner", "--secret", "s", "--concurrency", "0"]).is_err());
+        assert!(Config::from_args(["hangar-runner", "--secret", "s", "--listen", "nope"]).is_err());
+    }
+}

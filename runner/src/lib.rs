@@ -1,0 +1,175 @@
+//! hangar-runner: takes signed jobs from the Hangar Workers (API.md §5), runs them with
+//! Terraform (or a simulation) and SSH, and reports back with signed callbacks.
+//! `start` runs one in-process (the binary and the tests use it).
+
+pub mod callback;
+pub mod config;
+pub mod job;
+pub mod journal;
+pub mod logging;
+pub mod pool;
+pub mod process;
+pub mod report;
+pub mod server;
+pub mod simulate;
+pub mod ssh;
+pub mod terraform;
+
+pub use config::{Config, Mode};
+
+use callback::Callbacks;
+use journal::Journal;
+use pool::{Ctx, Executor, Pool};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// A started runner.
+pub struct Runner {
+    pub addr: SocketAddr,
+    pub mode: Mode,
+    pool: Arc<Pool>,
+    cancel: CancellationToken,
+    tracker: TaskTracker,
+    server: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl Runner {
+    /// Jobs running / waiting right now.
+    pub fn load(&self) -> (usize, usize) {
+        (self.pool.running(), self.pool.queued())
+    }
+
+    /// Stops taking jobs (new webhooks get 503), fails queued jobs that have not started and
+    /// stops re-sending undelivered reports (they stay saved for the next start).
+    pub fn shutdown(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Waits for the server to stop and for running jobs to finish, at most the grace
+    /// period; then returns (what is unfinished stays in the journal).
+    pub async fn wait(self) -> bool {
+        let _ = self.server.await;
+        self.tracker.close();
+        let done = tokio::time::timeout(self.grace, self.tracker.wait()).await.is_ok();
+        log_event!(if done { "info" } else { "warn" }, "stopped", {"clean": done, "running": self.pool.running(), "queued": self.pool.queued()});
+        done
+    }
+
+    /// `shutdown` then `wait`.
+    pub async fn stop(self) -> bool {
+        self.shutdown();
+        self.wait().await
+    }
+}
+
+/// Starts a runner: opens the journal, reports what a previous run left, listens.
+pub async fn start(mut config: Config) -> Result<Runner, String> {
+    let mode = config.validate()?;
+    // Children run in other directories: make every path absolute first.
+    let absolute = |p: &std::path::Path| std::path::absolute(p).map_err(|e| format!("{}: {e}", p.display()));
+    config.workdir = absolute(&config.workdir)?;
+    config.modules_dir = absolute(&config.modules_dir)?;
+    if let Some(bin) = &config.terraform_bin {
+        if bin.components().count() > 1 {
+            config.terraform_bin = Some(absolute(bin)?);
+        }
+    }
+    if config.ssh_bin.components().count() > 1 {
+        config.ssh_bin = absolute(&config.ssh_bin)?;
+    }
+    if let Some(key) = &config.ssh_key {
+        config.ssh_key = Some(absolute(key)?);
+    }
+    let workdir = config.workdir.clone();
+    let journal = Journal::open(&workdir).map_err(|e| format!("cannot open the working directory {}: {e}", workdir.display()))?;
+    let pruned = journal.prune_done();
+    let left = journal.recover().map_err(|e| format!("cannot read the journal in {}: {e}", workdir.display()))?;
+
+    let executor = match mode {
+        Mode::Simulate => Executor::Simulate { delay: config.sim_delay() },
+        Mode::Terraform => {
+            let bin = config.terraform_bin.clone().expect("terraform mode has TERRAFORM_BIN");
+            if !config.modules_dir.is_dir() {
+                log_event!("warn", "config", {"message": format!("RUNNER_MODULES_DIR {} is not a directory", config.modules_dir.display())});
+            }
+            Executor::Terraform {
+                terraform: terraform::Terraform::new(bin, config.modules_dir.clone(), workdir.clone()),
+                ssh: ssh::Ssh {
+                    bin: config.ssh_bin.clone(),
+                    key: config.ssh_key.clone(),
+                    user: config.ssh_user.clone(),
+                    workdir: workdir.clone(),
+                },
+            }
+        }
+    };
+    let cancel = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let ctx = Arc::new(Ctx {
+        executor,
+        journal,
+        callbacks: Arc::new(Callbacks::new(
+            config.secret.clone(),
+            config.callback_retries,
+            Duration::from_millis(config.callback_backoff_ms),
+        )),
+        log_batch: config.log_batch as usize,
+        log_flush: Duration::from_millis(config.log_flush_ms),
+        redeliver: Duration::from_millis(config.redeliver_ms.max(10)),
+        cancel: cancel.clone(),
+        tracker: tracker.clone(),
+    });
+    let pool = Pool::new(ctx.clone(), config.concurrency as usize);
+
+    let listener = tokio::net::TcpListener::bind(config.listen).await.map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    log_event!("info", "started", {
+        "listen": addr.to_string(), "mode": mode.as_str(), "workdir": workdir.display().to_string(),
+        "concurrency": config.concurrency, "terraformBin": config.terraform_bin.as_ref().map(|p| p.display().to_string()),
+        "modulesDir": config.modules_dir.display().to_string(), "leftover": left.interrupted.len() + left.finals.len(),
+        "prunedDoneMarkers": pruned, "version": env!("CARGO_PKG_VERSION"),
+    });
+
+    // What a previous run left: saved final reports are sent as they are; jobs without one
+    // were interrupted and are reported failed. Never dropped silently.
+    for id in &left.corrupt {
+        log_event!("error", "journal_corrupt", {"jobId": id, "message": "unreadable journal entry moved to jobs/corrupt/"});
+    }
+    for (id, saved) in left.finals {
+        log_event!("info", "job_recovered", {"jobId": id, "report": "saved"});
+        let ctx2 = ctx.clone();
+        tracker.spawn(async move { pool::deliver_final(&ctx2, id, saved).await });
+    }
+    for (id, raw) in left.interrupted {
+        let url = serde_json::from_slice::<serde_json::Value>(&raw)
+            .ok()
+            .and_then(|v| v.get("callbackUrl").and_then(|u| u.as_str()).map(str::to_string))
+            .filter(|u| reqwest::Url::parse(u).is_ok());
+        let Some(url) = url else {
+            log_event!("error", "journal_corrupt", {"jobId": id, "message": "journal entry without a callbackUrl moved to jobs/corrupt/"});
+            ctx.journal.set_aside(&id);
+            continue;
+        };
+        log_event!("warn", "job_recovered", {"jobId": id, "report": "failed", "error": pool::RESTARTED});
+        let ctx2 = ctx.clone();
+        tracker.spawn(async move {
+            let logs = vec![job::LogEntry::new("error", pool::RESTARTED)];
+            pool::finish(&ctx2, &id, &url, job::Outcome::failed(pool::RESTARTED), logs).await
+        });
+    }
+
+    let app = server::App { pool: pool.clone(), secret: Arc::from(config.secret.as_str()) };
+    let shutdown = cancel.clone();
+    let server = tokio::spawn(async move {
+        let served = axum::serve(listener, server::router(app)).with_graceful_shutdown(async move { shutdown.cancelled().await }).await;
+        if let Err(e) = served {
+            log_event!("error", "server_error", {"error": e.to_string()});
+        }
+    });
+    Ok(Runner { addr, mode, pool, cancel, tracker, server, grace: Duration::from_secs(config.shutdown_grace_secs) })
+}

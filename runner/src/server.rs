@@ -1,0 +1,101 @@
+//! The HTTP side: `POST /` (or `/webhook`) takes signed jobs, `GET /health` reports.
+use crate::callback::now_secs;
+use crate::job::Job;
+use crate::journal::Admission;
+use crate::pool::Pool;
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use shared::signing::{self, SignatureError};
+use std::sync::Arc;
+
+/// Jobs are small (the machine's configuration is at most 16 KiB).
+const MAX_JOB_BYTES: usize = 256 * 1024;
+
+#[derive(Clone)]
+pub struct App {
+    pub pool: Arc<Pool>,
+    pub secret: Arc<str>,
+}
+
+pub fn router(app: App) -> Router {
+    Router::new()
+        .route("/", post(webhook))
+        .route("/webhook", post(webhook))
+        .route("/health", get(health))
+        .fallback(|| async { error(StatusCode::NOT_FOUND, "not_found", "No such endpoint", Value::Null) })
+        .layer(DefaultBodyLimit::max(MAX_JOB_BYTES))
+        .with_state(app)
+}
+
+fn error(status: StatusCode, code: &str, message: &str, details: Value) -> Response {
+    let mut body = json!({"success": false, "error_code": code, "message": message, "timestamp": crate::job::now_rfc3339()});
+    if !details.is_null() {
+        body["details"] = details;
+    }
+    (status, Json(body)).into_response()
+}
+
+async fn health(State(app): State<App>) -> Response {
+    let mode = app.pool.ctx().executor.mode().as_str();
+    Json(json!({
+        "status": "ok",
+        "mode": mode,
+        "running": app.pool.running(),
+        "queued": app.pool.queued(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+    .into_response()
+}
+
+async fn webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let header = headers.get(signing::HEADER).and_then(|v| v.to_str().ok());
+    if let Err(e) = signing::verify(&app.secret, header, &body, now_secs()) {
+        let reason = match e {
+            SignatureError::Missing => "missing",
+            SignatureError::Malformed => "malformed",
+            SignatureError::Stale => "stale",
+            SignatureError::Mismatch => "mismatch",
+        };
+        crate::log_event!("warn", "webhook_refused", {"reason": reason, "bytes": body.len()});
+        let message = format!("Invalid {} header ({reason})", signing::HEADER);
+        return error(StatusCode::UNAUTHORIZED, "unauthorized", &message, json!({"reason": reason}));
+    }
+    if app.pool.ctx().cancel.is_cancelled() {
+        return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "The runner is shutting down", Value::Null);
+    }
+    let job: Job = match serde_json::from_slice(&body) {
+        Ok(job) => job,
+        Err(e) => {
+            let code = if e.is_syntax() || e.is_eof() { "invalid_json" } else { "validation_error" };
+            crate::log_event!("warn", "webhook_invalid", {"error": e.to_string()});
+            return error(StatusCode::BAD_REQUEST, code, &format!("Not a job: {e}"), Value::Null);
+        }
+    };
+    if let Err((field, why)) = job.validate() {
+        crate::log_event!("warn", "webhook_invalid", {"jobId": job.job_id, "field": field, "error": why});
+        return error(StatusCode::BAD_REQUEST, "validation_error", &format!("`{field}` {why}"), json!({"field": field}));
+    }
+    let journal = &app.pool.ctx().journal;
+    let duplicate = match journal.admit(&job.job_id, &body) {
+        Ok(Admission::New) => false,
+        Ok(Admission::Duplicate) => true,
+        Err(e) => {
+            crate::log_event!("error", "journal_error", {"jobId": job.job_id, "error": e.to_string()});
+            return error(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "The job could not be recorded", Value::Null);
+        }
+    };
+    crate::log_event!("info", if duplicate { "job_duplicate" } else { "job_accepted" }, {
+        "jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id, "attempt": job.attempt,
+    });
+    let data = json!({"jobId": job.job_id, "duplicate": duplicate});
+    let message = if duplicate { "Job already accepted" } else { "Job accepted" };
+    if !duplicate {
+        app.pool.submit(job);
+    }
+    (StatusCode::ACCEPTED, Json(json!({"success": true, "data": data, "message": message}))).into_response()
+}

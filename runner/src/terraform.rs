@@ -1,0 +1,436 @@
+//! Terraform mode: one working directory per machine, `<workdir>/machines/<machineId>/`:
+//! - `module/`: a copy of RUNNER_MODULES_DIR made on create (the whole directory, so that a
+//!   module may use files of its siblings, e.g. `${path.module}/../agent/...`);
+//! - `main.tf.json`: the root module, which calls `module/<provider>` with the contract
+//!   variables and passes its outputs `ip_address` and `instance_id` through;
+//! - `terraform.tfvars.json`: the contract variables (mode 0600: it holds the agent token);
+//! - `terraform.tfstate`: the state (local backend), which survives restarts of the runner.
+use crate::job::{Action, Job, LogEntry, Outcome, Outputs};
+use crate::process::{self, Spec};
+use crate::report::LogSink;
+use serde_json::{json, Map, Value};
+use std::collections::VecDeque;
+use std::io;
+use std::path::{Path, PathBuf};
+use tokio::process::Command;
+
+/// The variables every module takes (API.md §5, terraform/*/variables.tf).
+pub const CONTRACT: [&str; 11] = [
+    "machine_id",
+    "name",
+    "cpu",
+    "memory_mb",
+    "disk_gb",
+    "region",
+    "image",
+    "ssh_public_key",
+    "agent_token",
+    "functions_url",
+    "power_state",
+];
+
+pub struct Terraform {
+    pub bin: PathBuf,
+    pub modules_dir: PathBuf,
+    pub workdir: PathBuf,
+    /// `terraform init` of several machines at once could race on the shared plugin cache
+    /// (Terraform does not promise it is safe): inits run one at a time.
+    init_lock: tokio::sync::Mutex<()>,
+}
+
+/// `{FUNCTIONS_URL}` of a callback URL `{FUNCTIONS_URL}/functions/v1/runner-callback`.
+pub fn functions_url(callback_url: &str) -> String {
+    match callback_url.find("/functions/v1/") {
+        Some(i) => callback_url[..i].to_string(),
+        None => callback_url.trim_end_matches('/').to_string(),
+    }
+}
+
+/// One stdout line of `terraform ... -json` as a log entry, and its text if it is an error.
+/// Lines that are not Terraform's JSON become info entries; blank lines are skipped.
+pub fn parse_line(line: &str) -> Option<(LogEntry, Option<String>)> {
+    let line = line.trim();
+    if line.is_empty() {
+        return None;
+    }
+    let parsed = serde_json::from_str::<Map<String, Value>>(line).ok().filter(|o| o.contains_key("@message"));
+    let Some(o) = parsed else {
+        return Some((LogEntry::new("info", line), None));
+    };
+    let level = o.get("@level").and_then(Value::as_str).unwrap_or("info");
+    let mut message = o.get("@message").and_then(Value::as_str).unwrap_or_default().to_string();
+    let detail = o.get("diagnostic").and_then(|d| d.get("detail")).and_then(Value::as_str).unwrap_or_default();
+    if !detail.is_empty() && !message.contains(detail) {
+        message = format!("{message}: {detail}");
+    }
+    let ts = o
+        .get("@timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(crate::job::now_rfc3339);
+    let entry = LogEntry::at(level, message, ts);
+    let error = (entry.level == "error").then(|| entry.message.clone());
+    Some((entry, error))
+}
+
+/// The gist of Terraform's plain-text diagnostics: the last `Error:` line and the two
+/// lines after it, else the last three lines.
+pub fn plain_error(lines: &[String]) -> String {
+    let from = lines.iter().rposition(|l| l.starts_with("Error:")).unwrap_or(lines.len().saturating_sub(3));
+    lines[from..].iter().take(3).cloned().collect::<Vec<_>>().join(" ")
+}
+
+/// `terraform output -json` → outputs (`ip_address`, `instance_id`).
+pub fn parse_outputs(raw: &str) -> Result<Outputs, String> {
+    let v: Value = serde_json::from_str(raw).map_err(|e| format!("terraform output -json is not JSON: {e}"))?;
+    let get = |k: &str| v.get(k).and_then(|o| o.get("value")).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string);
+    Ok(Outputs { ip_address: get("ip_address"), provider_instance_id: get("instance_id") })
+}
+
+/// The root module of a machine's directory.
+pub fn root_module(provider: &str) -> Value {
+    let mut variables = Map::new();
+    let mut call = Map::new();
+    call.insert("source".into(), json!(format!("./module/{provider}")));
+    for v in CONTRACT {
+        let decl = if v == "agent_token" { json!({"sensitive": true}) } else { json!({}) };
+        variables.insert(v.into(), decl);
+        call.insert(v.into(), json!(format!("${{var.{v}}}")));
+    }
+    json!({
+        "//": "Written by hangar-runner: calls the module copied to ./module with the contract variables.",
+        "variable": variables,
+        "module": {"machine": call},
+        "output": {
+            "ip_address": {"value": "${module.machine.ip_address}"},
+            "instance_id": {"value": "${module.machine.instance_id}"},
+        },
+    })
+}
+
+fn copy_tree(src: &Path, dst: &Path) -> io::Result<()> {
+    std::fs::create_dir_all(dst)?;
+    for entry in std::fs::read_dir(src)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let n = name.to_string_lossy();
+        if n == ".terraform" || n == ".git" || n.starts_with("terraform.tfstate") || n.starts_with("terraform.tfvars") {
+            continue;
+        }
+        let from = entry.path();
+        let meta = std::fs::metadata(&from)?; // follows symlinks
+        if meta.is_dir() {
+            copy_tree(&from, &dst.join(&name))?;
+        } else if meta.is_file() {
+            std::fs::copy(&from, dst.join(&name))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(tmp, path)
+}
+
+fn valid_provider(p: &str) -> bool {
+    (1..=32).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+impl Terraform {
+    pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf) -> Terraform {
+        Terraform { bin, modules_dir, workdir, init_lock: tokio::sync::Mutex::new(()) }
+    }
+
+    async fn init(&self, dir: &Path, log: &LogSink) -> Result<(), String> {
+        let _one_at_a_time = self.init_lock.lock().await;
+        self.step(dir, &["init", "-input=false", "-no-color"], log).await
+    }
+
+    pub fn machine_dir(&self, machine_id: &str) -> PathBuf {
+        self.workdir.join("machines").join(machine_id)
+    }
+
+    pub async fn run(&self, job: &Job, log: &LogSink) -> Outcome {
+        match self.try_run(job, log).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                log.error(e.clone());
+                Outcome::failed(e)
+            }
+        }
+    }
+
+    async fn try_run(&self, job: &Job, log: &LogSink) -> Result<Outcome, String> {
+        let dir = self.machine_dir(&job.machine.id);
+        match job.action {
+            Action::Create => {
+                self.prepare(job, &dir, log).await?;
+                self.apply(job, &dir, "running", log).await?;
+                Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
+            }
+            Action::Start => {
+                self.existing(job, &dir)?;
+                self.apply(job, &dir, "running", log).await?;
+                Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
+            }
+            Action::Stop => {
+                self.existing(job, &dir)?;
+                self.apply(job, &dir, "stopped", log).await?;
+                Ok(Outcome::succeeded())
+            }
+            Action::Restart => {
+                self.existing(job, &dir)?;
+                self.apply(job, &dir, "stopped", log).await?;
+                self.apply(job, &dir, "running", log).await?;
+                Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
+            }
+            Action::Terminate => self.terminate(job, &dir, log).await,
+            Action::Deploy | Action::Command => Err("internal: SSH actions are not Terraform's".into()),
+        }
+    }
+
+    fn existing(&self, job: &Job, dir: &Path) -> Result<(), String> {
+        if dir.join("main.tf.json").exists() {
+            Ok(())
+        } else {
+            Err(format!("no Terraform working directory for machine {} on this runner (was it created here?)", job.machine.id))
+        }
+    }
+
+    /// Copies the modules and writes the root module (create).
+    async fn prepare(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<(), String> {
+        let provider = job.machine.provider.as_deref().unwrap_or_default();
+        if !valid_provider(provider) {
+            return Err(format!("machine.provider {provider:?} is not a module name"));
+        }
+        let source = self.modules_dir.join(provider);
+        if !source.is_dir() {
+            return Err(format!("no Terraform module for provider {provider} at {}", source.display()));
+        }
+        log.info(format!("terraform: preparing {} with the {provider} module", dir.display()));
+        let (modules, dir2) = (self.modules_dir.clone(), dir.to_path_buf());
+        let root = root_module(provider);
+        tokio::task::spawn_blocking(move || -> io::Result<()> {
+            std::fs::create_dir_all(&dir2)?;
+            #[cfg(unix)]
+            std::fs::set_permissions(&dir2, std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
+            let target = dir2.join("module");
+            if target.exists() {
+                std::fs::remove_dir_all(&target)?;
+            }
+            copy_tree(&modules, &target)?;
+            std::fs::write(dir2.join("main.tf.json"), serde_json::to_vec_pretty(&root).expect("JSON"))
+        })
+        .await
+        .map_err(|e| format!("internal: {e}"))?
+        .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))
+    }
+
+    /// Writes `terraform.tfvars.json`. The agent token comes with the create job only; later
+    /// jobs keep the one written then.
+    fn write_tfvars(&self, job: &Job, dir: &Path, power_state: &str) -> Result<(), String> {
+        let path = dir.join("terraform.tfvars.json");
+        let previous: Option<Value> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let kept_token = previous.as_ref().and_then(|p| p.get("agent_token")).and_then(Value::as_str).map(str::to_string);
+        let m = &job.machine;
+        let text = |v: &Option<String>| v.clone().unwrap_or_default();
+        let vars = json!({
+            "machine_id": m.id,
+            "name": m.name(),
+            "cpu": m.cpu,
+            "memory_mb": m.memory_mb,
+            "disk_gb": m.disk_gb,
+            "region": text(&m.region),
+            "image": text(&m.image),
+            "ssh_public_key": text(&m.ssh_public_key),
+            "agent_token": job.agent_token.clone().or(kept_token).unwrap_or_default(),
+            "functions_url": functions_url(&job.callback_url),
+            "power_state": power_state,
+        });
+        write_private(&path, &serde_json::to_vec_pretty(&vars).expect("JSON")).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    fn command(&self, dir: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(args)
+            .current_dir(dir)
+            .env("TF_IN_AUTOMATION", "1")
+            .env("TF_INPUT", "0")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env_remove("RUNNER_SECRET");
+        if std::env::var_os("TF_PLUGIN_CACHE_DIR").is_none() {
+            let cache = self.workdir.join("plugin-cache");
+            if std::fs::create_dir_all(&cache).is_ok() {
+                cmd.env("TF_PLUGIN_CACHE_DIR", std::path::absolute(&cache).unwrap_or(cache));
+            }
+        }
+        cmd
+    }
+
+    /// Runs one terraform command, its output streamed to `log`.
+    async fn step(&self, dir: &Path, args: &[&str], log: &LogSink) -> Result<(), String> {
+        let verb = args[0];
+        log.info(format!("terraform {}", args.join(" ")));
+        let mut errors: Vec<String> = Vec::new();
+        let mut tail: VecDeque<String> = VecDeque::new();
+        let mut on_out = |line: String| {
+            if let Some((entry, error)) = parse_line(&line) {
+                if let Some(e) = error {
+                    errors.push(e);
+                }
+                tail.push_back(entry.message.clone());
+                if tail.len() > 5 {
+                    tail.pop_front();
+                }
+                log.entry(entry);
+            }
+        };
+        let mut stderr: VecDeque<String> = VecDeque::new();
+        let mut on_err = |line: String| {
+            // Without -json (init), diagnostics are drawn in boxes: keep the text.
+            let line = line.trim_start_matches(['│', '╷', '╵', ' ']).trim_end().to_string();
+            if !line.is_empty() {
+                log.entry(LogEntry::new("warn", line.clone()));
+                stderr.push_back(line);
+                if stderr.len() > 50 {
+                    stderr.pop_front();
+                }
+            }
+        };
+        let spec = Spec { stdin: None, timeout: None, capture: 0 };
+        let finished = process::run(self.command(dir, args), spec, &mut on_out, &mut on_err)
+            .await
+            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        if finished.code == Some(0) {
+            return Ok(());
+        }
+        let why: Vec<String> = if !errors.is_empty() {
+            errors.iter().rev().take(3).rev().cloned().collect()
+        } else if !stderr.is_empty() {
+            let stderr: Vec<String> = stderr.into();
+            vec![plain_error(&stderr)]
+        } else {
+            tail.into_iter().collect()
+        };
+        let code = finished.code.map(|c| c.to_string()).unwrap_or_else(|| "by a signal".into());
+        Err(format!("terraform {verb} failed (exit {code}): {}", why.join("; ")))
+    }
+
+    async fn apply(&self, job: &Job, dir: &Path, power_state: &str, log: &LogSink) -> Result<(), String> {
+        self.write_tfvars(job, dir, power_state)?;
+        self.init(dir, log).await?;
+        self.step(dir, &["apply", "-auto-approve", "-input=false", "-json"], log).await
+    }
+
+    async fn outputs(&self, dir: &Path) -> Result<Outputs, String> {
+        let spec = Spec { stdin: None, timeout: Some(std::time::Duration::from_secs(120)), capture: 1 << 20 };
+        let f = process::run(self.command(dir, &["output", "-json"]), spec, &mut |_| {}, &mut |_| {})
+            .await
+            .map_err(|e| format!("cannot run {}: {e}", self.bin.display()))?;
+        if f.code != Some(0) {
+            return Err(format!("terraform output failed (exit {:?}): {}", f.code, f.stderr.text().trim()));
+        }
+        parse_outputs(&f.stdout.text())
+    }
+
+    async fn terminate(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<Outcome, String> {
+        if !dir.join("main.tf.json").exists() {
+            return match &job.machine.provider_instance_id {
+                None => {
+                    log.info(format!("terraform: nothing was provisioned for {}; nothing to destroy", job.machine.id));
+                    Ok(Outcome::succeeded())
+                }
+                Some(id) => Err(format!(
+                    "no Terraform working directory for machine {} on this runner; its instance {id} must be removed by hand",
+                    job.machine.id
+                )),
+            };
+        }
+        self.write_tfvars(job, dir, "stopped")?;
+        self.init(dir, log).await?;
+        self.step(dir, &["destroy", "-auto-approve", "-input=false", "-json"], log).await?;
+        // Keep the (now empty) state and the module for an operator, without the providers.
+        let archive = self.workdir.join("terminated").join(format!("{}-{}", job.machine.id, chrono::Utc::now().timestamp()));
+        let moved = std::fs::create_dir_all(self.workdir.join("terminated")).and_then(|_| {
+            let _ = std::fs::remove_dir_all(dir.join(".terraform"));
+            std::fs::rename(dir, &archive)
+        });
+        if let Err(e) = moved {
+            log.warn(format!("terraform: could not move {} aside: {e}", dir.display()));
+        }
+        Ok(Outcome::succeeded())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn functions_url_of_a_callback() {
+        assert_eq!(functions_url("https://abc.supabase.co/functions/v1/runner-callback"), "https://abc.supabase.co");
+        assert_eq!(functions_url("http://127.0.0.1:8787/functions/v1/runner-callback"), "http://127.0.0.1:8787");
+        assert_eq!(functions_url("http://h/cb/"), "http://h/cb");
+    }
+
+    #[test]
+    fn terraform_json_lines() {
+        let (e, err) = parse_line(r#"{"@level":"info","@message":"aws_instance.this: Creating...","@module":"terraform.ui","@timestamp":"2026-11-22T11:00:00.123456+01:00","type":"apply_start"}"#).unwrap();
+        assert_eq!(
+            (e.level.as_str(), e.message.as_str(), e.ts.as_str()),
+            ("info", "aws_instance.this: Creating...", "2026-11-22T10:00:00.123Z")
+        );
+        assert!(err.is_none());
+        let (e, err) = parse_line(r#"{"@level":"error","@message":"Error: creating EC2 Instance","diagnostic":{"severity":"error","summary":"creating EC2 Instance","detail":"UnauthorizedOperation"},"type":"diagnostic"}"#).unwrap();
+        assert_eq!(e.level, "error");
+        assert_eq!(err.unwrap(), "Error: creating EC2 Instance: UnauthorizedOperation");
+        let (e, _) = parse_line("Initializing the backend...").unwrap();
+        assert_eq!((e.level.as_str(), e.message.as_str()), ("info", "Initializing the backend..."));
+        assert!(parse_line("   ").is_none());
+    }
+
+    #[test]
+    fn plain_errors() {
+        let lines: Vec<String> = [
+            "Warning: Unable to open CLI configuration file",
+            "Error: Failed to query available provider packages",
+            "Could not retrieve the list of available versions for provider",
+            "hashicorp/aws: could not connect to registry.terraform.io",
+            "To see which modules are currently depending on hashicorp/aws",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            plain_error(&lines),
+            "Error: Failed to query available provider packages Could not retrieve the list of available versions for provider hashicorp/aws: could not connect to registry.terraform.io"
+        );
+        assert_eq!(plain_error(&lines[..1]), "Warning: Unable to open CLI configuration file");
+    }
+
+    #[test]
+    fn outputs() {
+        let o = parse_outputs(r#"{"ip_address":{"value":"203.0.113.7","sensitive":false,"type":"string"},"instance_id":{"value":"i-0abc","sensitive":false,"type":"string"}}"#).unwrap();
+        assert_eq!(o, Outputs { ip_address: Some("203.0.113.7".into()), provider_instance_id: Some("i-0abc".into()) });
+        assert_eq!(parse_outputs("{}").unwrap(), Outputs::default());
+        assert!(parse_outputs("nope").is_err());
+    }
+
+    #[test]
+    fn root_module_calls_the_copied_module() {
+        let root = root_module("aws");
+        assert_eq!(root["module"]["machine"]["source"], "./module/aws");
+        assert_eq!(root["module"]["machine"]["power_state"], "${var.power_state}");
+        assert_eq!(root["variable"].as_object().unwrap().len(), CONTRACT.len());
+        assert_eq!(root["variable"]["agent_token"]["sensitive"], true);
+    }
+}

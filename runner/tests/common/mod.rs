@@ -1,0 +1,265 @@
+//! Shared by the integration tests: a callback receiver that checks signatures like
+//! `runner-callback`, a runner started in-process, and signed job deliveries.
+#![allow(dead_code)]
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::post;
+use axum::Router;
+use hangar_runner::{start, Config, Runner};
+use serde_json::{json, Value};
+use shared::signing;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "test-secret-0123456789";
+
+#[derive(Clone, Debug)]
+pub struct Call {
+    pub body: Value,
+    pub at: Instant,
+    pub header: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    calls: Mutex<Vec<Call>>,
+    /// Answer 503 to every report.
+    down: AtomicBool,
+    /// Answer this status (when non-zero) to final reports.
+    refuse_finals: AtomicU16,
+    attempts: AtomicUsize,
+    bad_signatures: AtomicUsize,
+}
+
+/// The stand-in for `runner-callback`.
+#[derive(Clone)]
+pub struct Receiver {
+    pub url: String,
+    inner: Arc<Inner>,
+}
+
+async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    inner.attempts.fetch_add(1, Ordering::SeqCst);
+    let header = headers.get(signing::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let now = chrono::Utc::now().timestamp();
+    if signing::verify(SECRET, Some(&header), &body, now).is_err() {
+        inner.bad_signatures.fetch_add(1, Ordering::SeqCst);
+        return (StatusCode::UNAUTHORIZED, "bad signature".into());
+    }
+    assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    if inner.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "down".into());
+    }
+    let body: Value = serde_json::from_slice(&body).expect("a report is JSON");
+    let is_final = matches!(body["status"].as_str(), Some("succeeded" | "failed"));
+    let refuse = inner.refuse_finals.load(Ordering::SeqCst);
+    if is_final && refuse != 0 {
+        return (StatusCode::from_u16(refuse).unwrap(), "refused".into());
+    }
+    inner.calls.lock().unwrap().push(Call { body, at: Instant::now(), header });
+    (StatusCode::OK, r#"{"success":true}"#.into())
+}
+
+impl Receiver {
+    pub async fn start() -> Receiver {
+        let inner = Arc::new(Inner::default());
+        let app = Router::new().route("/functions/v1/runner-callback", post(receive)).with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Receiver { url: format!("http://{addr}/functions/v1/runner-callback"), inner }
+    }
+
+    pub fn functions_url(&self) -> String {
+        self.url.trim_end_matches("/functions/v1/runner-callback").to_string()
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.inner.down.store(down, Ordering::SeqCst);
+    }
+
+    pub fn refuse_finals(&self, status: u16) {
+        self.inner.refuse_finals.store(status, Ordering::SeqCst);
+    }
+
+    pub fn attempts(&self) -> usize {
+        self.inner.attempts.load(Ordering::SeqCst)
+    }
+
+    pub fn bad_signatures(&self) -> usize {
+        self.inner.bad_signatures.load(Ordering::SeqCst)
+    }
+
+    pub fn all(&self) -> Vec<Call> {
+        self.inner.calls.lock().unwrap().clone()
+    }
+
+    pub fn calls(&self, job_id: &str) -> Vec<Call> {
+        self.all().into_iter().filter(|c| c.body["jobId"] == job_id).collect()
+    }
+
+    pub fn finals(&self, job_id: &str) -> Vec<Call> {
+        self.calls(job_id).into_iter().filter(|c| c.body["status"] != "running").collect()
+    }
+
+    /// The final report of a job (waits up to `secs`).
+    pub async fn wait_final(&self, job_id: &str, secs: u64) -> Call {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(c) = self.finals(job_id).into_iter().next() {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no final report for {job_id} within {secs} s; got {:#?}", self.calls(job_id));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits until some report of `job_id` satisfies `pred`.
+    pub async fn wait_for(&self, job_id: &str, secs: u64, pred: impl Fn(&Value) -> bool) -> Call {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            if let Some(c) = self.calls(job_id).into_iter().find(|c| pred(&c.body)) {
+                return c;
+            }
+            assert!(Instant::now() < deadline, "no matching report for {job_id} within {secs} s; got {:#?}", self.calls(job_id));
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Every log line reported for a job, in order.
+    pub fn logs(&self, job_id: &str) -> Vec<Value> {
+        self.calls(job_id).iter().flat_map(|c| c.body["logs"].as_array().cloned().unwrap_or_default()).collect()
+    }
+
+    pub fn messages(&self, job_id: &str) -> Vec<String> {
+        self.logs(job_id).iter().map(|l| l["message"].as_str().unwrap().to_string()).collect()
+    }
+}
+
+/// Checks a report against what `runner-callback` accepts (it rejects unknown fields).
+pub fn assert_report_shape(body: &Value) {
+    let o = body.as_object().expect("object");
+    for k in o.keys() {
+        assert!(["jobId", "status", "outputs", "logs", "result", "error"].contains(&k.as_str()), "unknown field {k} in {body}");
+    }
+    assert!(matches!(body["status"].as_str(), Some("running" | "succeeded" | "failed")), "{body}");
+    if let Some(outputs) = o.get("outputs") {
+        for k in outputs.as_object().unwrap().keys() {
+            assert!(["ipAddress", "providerInstanceId"].contains(&k.as_str()), "unknown output {k}");
+        }
+    }
+    for line in o.get("logs").and_then(Value::as_array).into_iter().flatten() {
+        let l = line.as_object().unwrap();
+        assert_eq!(l.len(), 3, "{line}");
+        assert!(matches!(l["level"].as_str(), Some("info" | "warn" | "error")), "{line}");
+        assert!(l["message"].is_string());
+        let ts = l["ts"].as_str().unwrap();
+        assert!(ts.ends_with('Z') && chrono::DateTime::parse_from_rfc3339(ts).is_ok(), "{ts}");
+    }
+}
+
+/// The arguments of a test runner: simulate mode, quick steps and retries.
+pub fn config(workdir: &Path) -> Config {
+    Config::from_args([
+        "hangar-runner",
+        "--secret",
+        SECRET,
+        "--listen",
+        "127.0.0.1:0",
+        "--workdir",
+        workdir.to_str().unwrap(),
+        "--simulate",
+        "true",
+        "--sim-delay-ms",
+        "20",
+        "--callback-retries",
+        "2",
+        "--callback-backoff-ms",
+        "20",
+        "--log-flush-ms",
+        "100",
+        "--redeliver-ms",
+        "200",
+        "--shutdown-grace-secs",
+        "5",
+    ])
+    .unwrap()
+}
+
+pub async fn runner(workdir: &Path, tweak: impl FnOnce(&mut Config)) -> Runner {
+    let mut c = config(workdir);
+    tweak(&mut c);
+    start(c).await.expect("the runner starts")
+}
+
+pub fn machine(id: &str, name: &str) -> Value {
+    json!({
+        "id": id, "name": name, "tier": "dev.small", "cpu": 0.5, "memoryMb": 1024, "diskGb": 10,
+        "provider": "aws", "region": "us-east-1", "image": "ubuntu-22.04", "ipAddress": null,
+        "providerInstanceId": null, "sshPublicKey": "ssh-ed25519 AAAAC3Nza test@hangar", "configuration": {}
+    })
+}
+
+pub fn new_id() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// A job as the Worker builds it.
+pub fn job(action: &str, machine: Value, callback_url: &str) -> Value {
+    let mut j = json!({"jobId": new_id(), "action": action, "attempt": 1, "machine": machine, "params": {}, "callbackUrl": callback_url});
+    if action == "create" {
+        j["agentToken"] = json!("agent-token-123");
+    }
+    j
+}
+
+pub fn sign_now(body: &[u8]) -> String {
+    signing::sign(SECRET, chrono::Utc::now().timestamp(), body)
+}
+
+/// One HTTP client for every request of a test binary (building one is not free). It
+/// keeps no idle connections: each test has its own tokio runtime.
+pub fn client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()).clone()
+}
+
+pub async fn post_raw(url: &str, body: &[u8], header: Option<String>) -> (u16, Value) {
+    let mut req = client().post(url).header("content-type", "application/json").body(body.to_vec());
+    if let Some(h) = header {
+        req = req.header(signing::HEADER, h);
+    }
+    let resp = req.send().await.expect("the runner answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+}
+
+/// Delivers a job, signed now, to a runner; returns the status and the body.
+pub async fn deliver(runner: &Runner, job: &Value) -> (u16, Value) {
+    let raw = serde_json::to_vec(job).unwrap();
+    post_raw(&format!("http://{}/", runner.addr), &raw, Some(sign_now(&raw))).await
+}
+
+pub async fn health(runner: &Runner) -> Value {
+    client().get(format!("http://{}/health", runner.addr)).send().await.unwrap().json().await.unwrap()
+}
+
+/// Writes an executable shell script.
+pub fn script(path: &Path, body: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, body).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+pub fn files_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}

@@ -1,0 +1,262 @@
+//! The journal, redelivery of final reports, restarts, and the binary itself.
+mod common;
+
+use common::*;
+use hangar_runner::pool::RESTARTED;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn id(j: &Value) -> String {
+    j["jobId"].as_str().unwrap().to_string()
+}
+
+async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_journal_entry_left_by_a_dead_runner_is_reported_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let job = job("create", machine(&new_id(), "orphan"), &rx.url);
+    std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
+    std::fs::write(dir.path().join(format!("jobs/{}.json", id(&job))), serde_json::to_vec(&job).unwrap()).unwrap();
+    // An entry nobody can report on is set aside, not lost.
+    std::fs::write(dir.path().join("jobs/garbage.json"), b"{\"jobId\":\"garbage\"}").unwrap();
+
+    let runner = runner(dir.path(), |_| {}).await;
+    let f = rx.wait_final(&id(&job), 10).await.body;
+    assert_report_shape(&f);
+    assert_eq!(f["status"], "failed");
+    assert_eq!(f["error"], RESTARTED);
+    assert!(f.get("outputs").is_none());
+    assert_eq!(rx.calls(&id(&job)).len(), 1, "only the final report: the job did not run");
+
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(files_in(&dir.path().join("jobs")), vec!["corrupt".to_string()]);
+    assert_eq!(files_in(&dir.path().join("jobs/corrupt")), vec!["garbage.json".to_string()]);
+    assert!(dir.path().join("done").join(id(&job)).exists());
+
+    // The Worker re-sending it does not run it.
+    let (status, body) = deliver(&runner, &job).await;
+    assert_eq!((status, &body["data"]["duplicate"]), (202, &json!(true)));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(rx.calls(&id(&job)).len(), 1);
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn an_undelivered_final_report_is_kept_and_sent_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    rx.set_down(true);
+    let runner = runner(dir.path(), |_| {}).await;
+    let job = job("create", machine(&new_id(), "patient"), &rx.url);
+    assert_eq!(deliver(&runner, &job).await.0, 202);
+
+    let saved = dir.path().join(format!("jobs/{}.final.json", id(&job)));
+    wait_until(10, "the saved final report", || saved.exists()).await;
+    let before = rx.attempts();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert!(rx.attempts() > before, "still trying");
+    assert!(dir.path().join(format!("jobs/{}.json", id(&job))).exists(), "journal kept while undelivered");
+
+    rx.set_down(false);
+    let f = rx.wait_final(&id(&job), 10).await.body;
+    assert_eq!(f["status"], "succeeded");
+    assert!(f["outputs"]["ipAddress"].as_str().unwrap().starts_with("192.0.2."));
+    // The lines that could not be sent while it was down come with the final report.
+    assert!(f["logs"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().starts_with("simulate: provisioning")));
+    wait_until(5, "the journal to be cleaned", || !saved.exists()).await;
+    assert!(!dir.path().join(format!("jobs/{}.json", id(&job))).exists());
+    assert_eq!(rx.finals(&id(&job)).len(), 1);
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn a_saved_final_report_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    rx.set_down(true);
+    let first = runner(dir.path(), |c| c.redeliver_ms = 60_000).await;
+    let job = job("create", machine(&new_id(), "durable"), &rx.url);
+    assert_eq!(deliver(&first, &job).await.0, 202);
+    let saved = dir.path().join(format!("jobs/{}.final.json", id(&job)));
+    wait_until(10, "the saved final report", || saved.exists()).await;
+    // Let the first round of retries end, then stop: the report stays on disk.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(first.stop().await);
+    assert!(saved.exists());
+    let kept: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(kept["callbackUrl"], rx.url.as_str());
+    assert_eq!(kept["body"]["status"], "succeeded");
+
+    rx.set_down(false);
+    let second = runner(dir.path(), |_| {}).await;
+    let f = rx.wait_final(&id(&job), 10).await.body;
+    assert_eq!(f["status"], "succeeded", "the real outcome, not a restart failure: {f}");
+    assert_eq!(f["outputs"], kept["body"]["outputs"]);
+    wait_until(5, "the journal to be cleaned", || !saved.exists()).await;
+    second.stop().await;
+}
+
+#[tokio::test]
+async fn a_final_report_refused_for_good_is_set_aside() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    rx.refuse_finals(404);
+    let runner = runner(dir.path(), |_| {}).await;
+    let job = job("stop", machine(&new_id(), "unknown"), &rx.url);
+    assert_eq!(deliver(&runner, &job).await.0, 202);
+    let rejected = dir.path().join(format!("rejected/{}.json", id(&job)));
+    wait_until(10, "the rejected report", || rejected.exists()).await;
+    let copy: Value = serde_json::from_slice(&std::fs::read(&rejected).unwrap()).unwrap();
+    assert_eq!(copy["body"]["status"], "succeeded");
+    assert!(copy["refusal"].as_str().unwrap().starts_with("404"));
+    assert!(!dir.path().join(format!("jobs/{}.json", id(&job))).exists());
+    assert!(dir.path().join("done").join(id(&job)).exists());
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let runner = runner(dir.path(), |c| {
+        c.concurrency = 1;
+        c.sim_delay_ms = 100;
+    })
+    .await;
+    let running = job("create", machine(&new_id(), "a"), &rx.url);
+    let queued = job("create", machine(&new_id(), "b"), &rx.url);
+    assert_eq!(deliver(&runner, &running).await.0, 202);
+    assert_eq!(deliver(&runner, &queued).await.0, 202);
+    rx.wait_for(&id(&running), 5, |b| b["status"] == "running").await;
+    let addr = runner.addr;
+    assert!(runner.stop().await, "stopped within the grace period");
+    assert_eq!(rx.finals(&id(&running))[0].body["status"], "succeeded");
+    let q = &rx.finals(&id(&queued))[0].body;
+    assert_eq!((q["status"].as_str(), q["error"].as_str()), (Some("failed"), Some(hangar_runner::pool::SHUT_DOWN)));
+    assert!(client().get(format!("http://{addr}/health")).send().await.is_err(), "no longer listening");
+    assert!(files_in(&dir.path().join("jobs")).is_empty());
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binary(workdir: &Path, port: u16, delay_ms: u64) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar-runner"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUNNER_SECRET", SECRET)
+        .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUNNER_WORKDIR", workdir)
+        .env("RUNNER_SIM_DELAY_MS", delay_ms.to_string())
+        .env("RUNNER_CALLBACK_BACKOFF_MS", "20");
+    cmd
+}
+
+async fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client().get(format!("http://127.0.0.1:{port}/health")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(Instant::now() < deadline, "the runner did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn post_signed(port: u16, job: &Value) -> u16 {
+    let raw = serde_json::to_vec(job).unwrap();
+    post_raw(&format!("http://127.0.0.1:{port}/"), &raw, Some(sign_now(&raw))).await.0
+}
+
+#[tokio::test]
+async fn a_runner_killed_mid_job_reports_the_job_failed_when_it_comes_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let port = free_port();
+    let mut child = binary(dir.path(), port, 5_000).stdout(Stdio::null()).spawn().unwrap();
+    wait_healthy(port).await;
+    let job = job("create", machine(&new_id(), "interrupted"), &rx.url);
+    assert_eq!(post_signed(port, &job).await, 202);
+    rx.wait_for(&id(&job), 10, |b| b["status"] == "running").await;
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+    assert!(dir.path().join(format!("jobs/{}.json", id(&job))).exists());
+
+    let port = free_port();
+    let mut child = binary(dir.path(), port, 20).stdout(Stdio::null()).spawn().unwrap();
+    let f = rx.wait_final(&id(&job), 20).await.body;
+    assert_eq!((f["status"].as_str(), f["error"].as_str()), (Some("failed"), Some(RESTARTED)));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+#[tokio::test]
+async fn sigterm_stops_the_binary_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let port = free_port();
+    let child = binary(dir.path(), port, 50).stdout(Stdio::piped()).spawn().unwrap();
+    wait_healthy(port).await;
+    let job = job("restart", machine(&new_id(), "graceful"), &rx.url);
+    assert_eq!(post_signed(port, &job).await, 202);
+    rx.wait_for(&id(&job), 10, |b| b["status"] == "running").await;
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap()).await.unwrap();
+    assert!(out.status.success(), "{:?}", out.status);
+    // The running job was allowed to finish.
+    assert_eq!(rx.finals(&id(&job))[0].body["status"], "succeeded");
+    let log = String::from_utf8(out.stdout).unwrap();
+    let events: Vec<Value> = log.lines().map(|l| serde_json::from_str(l).expect("JSON lines")).collect();
+    let names: Vec<&str> = events.iter().map(|e| e["event"].as_str().unwrap()).collect();
+    for expected in ["started", "job_accepted", "job_started", "stopping", "job_finished", "final_delivered", "stopped"] {
+        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    }
+    let finished = events.iter().find(|e| e["event"] == "job_finished").unwrap();
+    assert_eq!(finished["jobId"], id(&job).as_str());
+    assert_eq!(finished["action"], "restart");
+    assert_eq!(finished["outcome"], "succeeded");
+    assert!(finished["durationMs"].as_u64().unwrap() >= 100);
+    assert!(!log.contains(SECRET), "the secret is never logged");
+}
+
+#[test]
+fn help_documents_every_setting() {
+    let out = Command::new(env!("CARGO_BIN_EXE_hangar-runner")).arg("--help").env_remove("RUNNER_SECRET").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    for var in [
+        "RUNNER_SECRET",
+        "RUNNER_LISTEN",
+        "RUNNER_WORKDIR",
+        "TERRAFORM_BIN",
+        "RUNNER_MODULES_DIR",
+        "RUNNER_CONCURRENCY",
+        "RUNNER_SIMULATE",
+        "RUNNER_SIM_DELAY_MS",
+        "SSH_BIN",
+        "RUNNER_SSH_KEY",
+        "RUNNER_SSH_USER",
+        "RUNNER_LOG_BATCH",
+        "simulate",
+        "terraform",
+        "Hangar-Signature",
+    ] {
+        assert!(help.contains(var), "--help does not mention {var}");
+    }
+    let missing = Command::new(env!("CARGO_BIN_EXE_hangar-runner")).env_clear().output().unwrap();
+    assert!(!missing.status.success(), "RUNNER_SECRET is required");
+}
