@@ -1,0 +1,61 @@
+# Hangar: build, local stack, tests.  `make help` lists the targets.
+#
+# Every recipe sources scripts/env.sh first: it puts Node >= 22 (wrangler and
+# miniflare need it), ~/.cargo/bin and worker-build's tool variables in place.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+ENV := . scripts/env.sh &&
+
+# make test E2E="tests/e2e/auth.test.mjs"   (default: every tests/e2e/**/*.test.mjs)
+E2E ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help setup wrangler build build-release dev test test-native test-e2e token deploy-dry-run clean
+
+help:
+	@echo "make setup           install toolchain, npm packages, PostgreSQL (idempotent)"
+	@echo "make build           build every function (e2e profile) into functions/*/build"
+	@echo "make build-release   the same with the release profile (what deploys)"
+	@echo "make dev             build, start the local stack on :8787, Ctrl-C stops it"
+	@echo "make token           log in against 'make dev' (prints ACCESS_TOKEN=…)"
+	@echo "make test            native tests + build + e2e tests against a fresh stack"
+	@echo "make deploy-dry-run  wrangler deploy --dry-run for every function, with sizes"
+	@echo "make wrangler        regenerate wrangler.toml from functions/*"
+	@echo "make clean           remove builds and local stack data (never cargo clean)"
+
+setup:
+	@bash scripts/setup.sh
+
+# Regenerated whenever it is used, so a new function crate needs no extra step
+# (written only when its content changes).
+wrangler: setup
+	@$(ENV) node scripts/gen-wrangler.mjs
+
+build: setup wrangler
+	@$(ENV) bash scripts/build-functions.sh e2e
+
+build-release: setup wrangler
+	@$(ENV) bash scripts/build-functions.sh release
+
+# The e2e profile for dev too: no LTO link per function, seconds instead of minutes.
+dev: build
+	@$(ENV) exec node tests/stack/stack.mjs dev
+
+token:
+	@$(ENV) node tests/tools/session.mjs
+
+test: setup wrangler
+	@$(ENV) exec bash scripts/test.sh $(E2E)
+
+test-native: setup
+	@$(ENV) bash scripts/test.sh --native-only
+
+test-e2e: build
+	@$(ENV) exec node tests/stack/stack.mjs test $(E2E)
+
+deploy-dry-run: setup wrangler
+	@$(ENV) bash scripts/deploy-dry-run.sh
+
+clean:
+	@$(ENV) bash scripts/clean.sh
