@@ -40,6 +40,7 @@ build-release: setup wrangler
 
 # The e2e profile for dev too: no LTO link per function, seconds instead of minutes.
 dev: build
+	@$(ENV) cargo build -p hangar-runner
 	@$(ENV) exec node tests/stack/stack.mjs dev
 
 token:
@@ -52,6 +53,7 @@ test-native: setup
 	@$(ENV) bash scripts/test.sh --native-only
 
 test-e2e: build
+	@$(ENV) cargo build -p hangar-runner
 	@$(ENV) exec node tests/stack/stack.mjs test $(E2E)
 
 deploy-dry-run: setup wrangler

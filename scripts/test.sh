@@ -21,6 +21,8 @@ cargo test --workspace "${excludes[@]}" || status=$?
 [[ "${1:-}" == --native-only ]] && exit "$status"
 
 bash scripts/build-functions.sh e2e
+# The stack runs the runner binary (simulate mode) beside the functions.
+cargo build -p hangar-runner
 
 node tests/stack/stack.mjs test "$@" || status=$?
 echo "[test] $( ((status == 0)) && echo ok || echo FAILED ) in $((SECONDS - started))s"

@@ -75,7 +75,10 @@ where
         .unwrap_or(crate::config::Origins::List(vec![]));
     let allow = cors::allow_methods(route.methods);
 
-    let outcome: Result<Reply, ApiError> = if method == Method::Options {
+    let outcome: Result<Reply, ApiError> = if !serves_path(&path, route.name) {
+        // Routes are prefixes (`*/functions/v1/me*` also matches `/functions/v1/metrics`).
+        Err(ApiError::NotFound("No such function".into()))
+    } else if method == Method::Options {
         match (&origin, cors::allowed_origin(&origins, origin.as_deref())) {
             (Some(_), None) => Err(ApiError::Forbidden("Origin not allowed".into())),
             _ => Ok(Reply::with_status(204, Value::Null)),
@@ -150,6 +153,19 @@ where
     Ok(response.with_status(status).with_headers(headers))
 }
 
+/// Other names a function answers to (URLs frontends already use).
+const ALIASES: &[(&str, &str)] = &[("get-recent-logs", "get-logs")];
+
+/// Whether `/functions/v1/<segment>[/…]` names this function (or an alias of it).
+/// A path outside `/functions/v1/` (a workers.dev URL) is served as is.
+fn serves_path(path: &str, name: &str) -> bool {
+    let Some(rest) = path.strip_prefix("/functions/v1/") else {
+        return true;
+    };
+    let segment = rest.split('/').next().unwrap_or("");
+    segment == name || ALIASES.iter().any(|(alias, target)| *alias == segment && *target == name)
+}
+
 /// `/functions/v1/instances/abc` for `instances` → `["abc"]`. Aliased routes
 /// (`get-recent-logs` for `get-logs`) have their own first segment, so match on the prefix.
 fn sub_path_of(path: &str, _name: &str) -> Vec<String> {
@@ -165,6 +181,16 @@ fn sub_path_of(path: &str, _name: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_own_paths_are_served() {
+        assert!(serves_path("/functions/v1/me", "me"));
+        assert!(serves_path("/functions/v1/instances/abc", "instances"));
+        assert!(!serves_path("/functions/v1/metrics-something", "me"));
+        assert!(serves_path("/functions/v1/get-recent-logs", "get-logs"));
+        assert!(!serves_path("/functions/v1/get-recent-logs", "me"));
+        assert!(serves_path("/", "health"));
+    }
 
     #[test]
     fn sub_paths() {

@@ -59,9 +59,12 @@ export const VARIABLES = [
   { name: "REFRESH_TTL_DAYS", deploy: "30", local: () => "30" },
   { name: "SIGNUP_CREDITS_CENTS", deploy: "1000", local: () => "1000" },
   { name: "DEFAULT_PROVIDER", deploy: "aws", local: () => "aws" },
-  { name: "RUNNER_URL", deploy: "", local: () => "" },
+  // The stack runs the runner (simulate mode) beside the functions.
+  { name: "RUNNER_URL", deploy: "https://runner.hangar.example/", local: (c) => c.runnerUrl ?? "" },
   { name: "RUNNER_SECRET", secret: true, local: () => LOCAL_RUNNER_SECRET },
   { name: "RUNNER_MAX_ATTEMPTS", deploy: "5", local: () => "5" },
+  // Tests wait for retries: a short first delay there (it doubles per attempt).
+  { name: "RUNNER_RETRY_BASE_MS", deploy: "10000", local: (c) => (c.test ? "200" : "5000") },
 ];
 
 // HS256 JWT, as Supabase's anon and service_role keys are: no `aud`, no `sub`.

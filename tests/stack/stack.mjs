@@ -67,6 +67,7 @@ const ports = {
   functions: await port("FUNCTIONS_PORT", 8787),
   postgrest: await port("POSTGREST_PORT", 54321),
   postgres: await port("PGPORT", 54322),
+  runner: await port("RUNNER_PORT", 8790),
 };
 
 const functionsUrl = `http://127.0.0.1:${ports.functions}`;
@@ -75,18 +76,21 @@ const postgrestOrigin = `http://127.0.0.1:${ports.postgrest}`;
 // environment by a sourced dev stack.env must not leak in.
 const envForConfig = { ...process.env };
 if (!DEV) for (const k of ["FUNCTIONS_URL", "SUPABASE_URL", "POSTGREST_URL"]) delete envForConfig[k];
-const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin }, envForConfig);
+const runnerUrl = `http://127.0.0.1:${ports.runner}/`;
+if (!DEV) delete envForConfig.RUNNER_URL;
+const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl, test: !DEV }, envForConfig);
 
 // ---- shutdown: whatever happens, nothing stays running ---------------------------
 // Miniflare installs its own SIGINT/SIGTERM handlers that kill workerd and call
 // process.exit() at once, so the rest of the cleanup is synchronous and also runs
 // from the 'exit' event: postrust gets SIGTERM, pg_ctl stop runs to completion.
-let mf, postrust, paths, sinks = [];
+let mf, postrust, runner, paths, sinks = [];
 let stopped = false;
 function stopSync() {
   if (stopped) return;
   stopped = true;
   if (postrust && postrust.exitCode === null && postrust.signalCode === null) postrust.kill("SIGTERM");
+  stopRunnerSync();
   if (paths) {
     try {
       pg.stopCluster(paths);
@@ -134,7 +138,7 @@ function reapStale() {
     const m = /^test-(\d+)$/.exec(d);
     const dir = join(LOCAL_DIR, d);
     if (d === "dev" ? !DEV : !m || alive(Number(m[1]))) continue;
-    for (const [file, name] of [["postrust.pid", "postrust"], ["workerd.pid", "workerd"], ["tests.pid", "--test"]]) {
+    for (const [file, name] of [["postrust.pid", "postrust"], ["runner.pid", "hangar-runner"], ["workerd.pid", "workerd"], ["tests.pid", "--test"]]) {
       const pidFile = join(dir, file);
       if (!existsSync(pidFile)) continue;
       for (const pid of readFileSync(pidFile, "utf8").split(/\s+/).filter(Boolean).map(Number)) {
@@ -261,6 +265,50 @@ async function startPostrust() {
     stop().finally(() => process.exit(1));
   });
   say(`postrust on ${ports.postgrest} at ${since()}`);
+}
+
+// ---- the runner (simulate mode) -----------------------------------------------------
+// Started as its own process so that a test can stop it (an outage) and start it again
+// through the control endpoint; its journal lives in RUNNER_WORKDIR across restarts.
+const runnerBin = process.env.HANGAR_RUNNER_BIN || join(ROOT, "target", "debug", "hangar-runner");
+const runnerWorkdir = join(runDir, "runner");
+const runnerLog = join(runDir, "runner.log");
+let runnerSink;
+async function startRunner() {
+  if (!existsSync(runnerBin)) throw new Error(`${runnerBin} is not built (cargo build -p hangar-runner)`);
+  runnerSink ??= logSink(runnerLog, "[runner] ");
+  if (!sinks.includes(runnerSink)) sinks.push(runnerSink);
+  const env = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    RUNNER_SECRET: vars.RUNNER_SECRET,
+    RUNNER_LISTEN: `127.0.0.1:${ports.runner}`,
+    RUNNER_WORKDIR: runnerWorkdir,
+    RUNNER_SIMULATE: "true",
+    RUNNER_SIM_DELAY_MS: process.env.RUNNER_SIM_DELAY_MS ?? (DEV ? "500" : "50"),
+    RUNNER_CONCURRENCY: process.env.RUNNER_CONCURRENCY ?? "8",
+  };
+  runner = spawn(runnerBin, [], { env, stdio: ["ignore", "pipe", "pipe"] });
+  if (runner.pid) writeFileSync(join(runDir, "runner.pid"), String(runner.pid));
+  for (const st of [runner.stdout, runner.stderr]) createInterface({ input: st }).on("line", (l) => runnerSink.write(l + "\n"));
+  for (let i = 0; i < 200; i++) {
+    if (runner.exitCode !== null) throw new Error(`runner exited (${runner.exitCode}); see ${runnerLog}`);
+    try {
+      if ((await fetch(`${runnerUrl}health`)).ok) return;
+    } catch {}
+    await sleep(50);
+  }
+  throw new Error("runner did not become ready in 10s");
+}
+function stopRunnerSync() {
+  if (runner && runner.exitCode === null && runner.signalCode === null) runner.kill("SIGTERM");
+}
+async function stopRunner() {
+  const r = runner;
+  if (!r) return;
+  stopRunnerSync();
+  await onExit(r);
+  runner = undefined;
 }
 
 // ---- Miniflare: one worker per function --------------------------------------------
@@ -395,6 +443,17 @@ async function startControl() {
       res.end(JSON.stringify(body));
     };
     const url = new URL(req.url, "http://control");
+    // POST /runner/stop | /runner/start: a runner outage, and its end.
+    const r = /^\/runner\/(stop|start)$/.exec(url.pathname);
+    if (req.method === "POST" && r) {
+      try {
+        if (r[1] === "stop") await stopRunner();
+        else if (!runner) await startRunner();
+        return reply(200, { runner: r[1] === "stop" ? "stopped" : "running" });
+      } catch (e) {
+        return reply(500, { error: e.message });
+      }
+    }
     const m = /^\/scheduled\/([\w-]+)$/.exec(url.pathname);
     if (req.method !== "POST" || !m) return reply(404, { error: "POST /scheduled/<function>" });
     try {
@@ -429,6 +488,10 @@ function writeStackEnv(names, controlUrl) {
     POSTRUST_LOG: DEV ? "" : postrustLog,
     HANGAR_FUNCTIONS: names.join(","),
     STACK_CONTROL_URL: controlUrl,
+    RUNNER_PORT: String(ports.runner),
+    RUNNER_WORKDIR: runnerWorkdir,
+    RUNNER_LOG: DEV ? "" : runnerLog,
+    RUNNER_BIN: runnerBin,
     HANGAR_STACK_MODE: mode,
     HANGAR_STACK_PID: String(process.pid),
   };
@@ -446,6 +509,7 @@ function banner(names) {
 Hangar local stack is up
   functions  ${functionsUrl}/functions/v1/<name>   (${names.join(", ")})
   PostgREST  ${vars.POSTGREST_URL}
+  runner     ${runnerUrl}   (simulate mode)
   Postgres   postgresql://postgres@127.0.0.1:${ports.postgres}/postgres
   env        ${rel}   (set -a; . ${rel}; set +a)
   anon key   ${vars.SUPABASE_ANON_KEY}
@@ -489,6 +553,8 @@ try {
   reapStale();
   await startPostgres();
   await startPostrust();
+  await startRunner();
+  say(`runner on ${ports.runner} (simulate) at ${since()}`);
   const names = await startFunctions();
   writeStackEnv(names, await startControl());
   say(`up in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
