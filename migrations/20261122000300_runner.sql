@@ -66,11 +66,15 @@ create or replace function public.hangar_delivery_result(
 language plpgsql security definer set search_path = public as $$
 declare
   j jobs;
+  mid uuid;
 begin
-  select * into j from jobs where id = p_job_id for update;
+  -- Locks are always taken machine first, then job (as the transitions do): no deadlock.
+  select machine_id into mid from jobs where id = p_job_id;
   if not found then
     return hangar_refuse('not_found', 'Job not found');
   end if;
+  perform 1 from machines where id = mid for update;
+  select * into j from jobs where id = p_job_id for update;
   if p_ok and p_agent_token_hash is not null then
     update machines set agent_token_hash = p_agent_token_hash where id = j.machine_id;
   end if;
@@ -133,16 +137,20 @@ language plpgsql security definer set search_path = public as $$
 declare
   j jobs;
   m machines;
+  mid uuid;
   inserted int;
   expected text;
 begin
   if p_status is null or p_status not in ('running', 'succeeded', 'failed') then
     return hangar_refuse('validation_error', 'Unknown status', jsonb_build_object('field', 'status'));
   end if;
-  select * into j from jobs where id = p_job_id for update;
+  -- Locks are always taken machine first, then job (as the transitions do): no deadlock.
+  select machine_id into mid from jobs where id = p_job_id;
   if not found then
     return hangar_refuse('not_found', 'Job not found');
   end if;
+  select * into m from machines where id = mid for update;
+  select * into j from jobs where id = p_job_id for update;
   insert into callback_receipts (signature, job_id) values (p_signature, p_job_id)
     on conflict do nothing;
   get diagnostics inserted = row_count;
@@ -154,7 +162,6 @@ begin
     return hangar_ok(jsonb_build_object('applied', false, 'reason', 'finished', 'status', j.status));
   end if;
 
-  select * into m from machines where id = j.machine_id for update;
   insert into machine_events (machine_id, owner_id, event_type, details, level, source, created_at)
   select j.machine_id, j.owner_id, 'runner.log',
          jsonb_build_object('jobId', j.id, 'message', l ->> 'message'),
