@@ -11,7 +11,7 @@ ENV := . scripts/env.sh &&
 E2E ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup wrangler build build-release dev test test-native test-e2e token deploy-dry-run clean
+.PHONY: help setup wrangler build build-release dev test test-native test-e2e token deploy-dry-run bench clean
 
 help:
 	@echo "make setup           install toolchain, npm packages, PostgreSQL (idempotent)"
@@ -21,6 +21,7 @@ help:
 	@echo "make token           log in against 'make dev' (prints ACCESS_TOKEN=…)"
 	@echo "make test            native tests + build + e2e tests against a fresh stack"
 	@echo "make deploy-dry-run  wrangler deploy --dry-run for every function, with sizes"
+	@echo "make bench           sizes (release), latency and PostgREST round trips, with budgets"
 	@echo "make wrangler        regenerate wrangler.toml from functions/*"
 	@echo "make clean           remove builds and local stack data (never cargo clean)"
 
@@ -55,6 +56,9 @@ test-native: setup
 test-e2e: build
 	@$(ENV) cargo build -p hangar-runner
 	@$(ENV) exec node tests/stack/stack.mjs test $(E2E)
+
+bench: setup wrangler
+	@$(ENV) bash scripts/bench.sh
 
 deploy-dry-run: setup wrangler
 	@$(ENV) bash scripts/deploy-dry-run.sh

@@ -1,10 +1,15 @@
 // Who may touch a machine (API.md §1, §3): another user's machine is 404 on every function,
 // never 403; unknown ids are 404, malformed or missing ids 400 naming the field; no token 401.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fn, ok, fails, signIn } from './lib/api.mjs';
 import { createMachine, setStatus, machineRow, counts, listMachines, act } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let a, b;
 let running, stopped; // a's machines, in states where every action would be allowed

@@ -1,12 +1,17 @@
 // Concurrency (API.md §3): concurrent requests for one machine produce exactly one job;
 // create-machine with an Idempotency-Key creates one machine per key and caller.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ok, fails, show, signIn } from './lib/api.mjs';
 import {
   createMachine, createRaw, createProject, act, setStatus, setBalance, machineRow, jobsOf, countMachines, newName, rows, lit,
 } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let a, b;
 before(async () => { [a, b] = await Promise.all([signIn(), signIn()]); });

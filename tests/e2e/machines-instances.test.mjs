@@ -1,10 +1,15 @@
 // The `instances` REST facade (API.md §3): the same logic as the machine functions.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fn, ok, fails, signIn } from './lib/api.mjs';
 import {
   createMachine, setStatus, listMachines, getStatus, machineRow, jobsOf, countMachines, assertMachine, newName,
 } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let user;
 let machines; // oldest first

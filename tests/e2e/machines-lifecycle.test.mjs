@@ -1,7 +1,7 @@
 // Machine lifecycle (API.md §3): create, the state machine (every action × every status, each on
 // a fresh machine), delete of a never-provisioned machine, get-machine-status, get-job, update-machine.
 // There is no runner: jobs wait in the outbox, and statuses are set directly in the database.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fn, ok, fails, signIn, UUID_RE } from './lib/api.mjs';
@@ -10,6 +10,11 @@ import {
   expectedOutcome, createMachine, createRaw, act, getStatus, setStatus, machineRow, jobsOf, counts, rows, lit,
   assertMachine, assertJob, assertEvent, assertNewestFirst, sshPublicKey, newName,
 } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let user;
 const table = new Map(); // `${action}:${status}` → machine, one fresh machine per case

@@ -1,8 +1,13 @@
 // get-user-machines (API.md §3): newest first, cursor pagination, filters, bad parameters.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { ok, fails, signIn } from './lib/api.mjs';
 import { createMachine, createProject, setStatus, listMachines, assertMachine, newName } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let user;
 let created; // the user's 7 machines, oldest first

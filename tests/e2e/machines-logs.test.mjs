@@ -1,8 +1,13 @@
 // log-machine-event and get-logs / get-recent-logs (API.md §3); recentEvents of get-machine-status.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { fn, ok, fails, signIn } from './lib/api.mjs';
 import { createMachine, getStatus, eventsOf, counts, assertEvent, assertNewestFirst } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let user, m;
 const logged = []; // events logged by the tests below, in order

@@ -2,7 +2,7 @@
 // jobs, balances change only through the functions). Every attack is refused (4xx) or affects
 // zero rows, checked by re-reading the database as the superuser. Allowed directly: renaming
 // one's own machine, moving it into one's own project, creating one's own projects.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ok, show, signIn, signupCredits } from './lib/api.mjs';
@@ -10,6 +10,11 @@ import { newPrivyDid } from './lib/jwt.mjs';
 import {
   asUser, createMachine, createProject, setStatus, machineRow, rows, sql, lit, counts, getStatus, newName, countMachines, sshPublicKey,
 } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let a, b;
 let ma, mb; // a's and b's machines (running, provisioned)

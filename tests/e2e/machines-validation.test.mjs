@@ -1,12 +1,17 @@
 // create-machine input rules (API.md §1, §3) and the credit check (402): a refused request
 // creates nothing.
-import { test, before } from 'node:test';
+import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fn, ok, fails, signIn } from './lib/api.mjs';
 import {
   createRaw, createProject, countMachines, setBalance, hourlyCents, machineRow, sshPublicKey, newName, assertMachine,
 } from './lib/machines.mjs';
+import { stopRunner, startRunner } from './lib/runner.mjs';
+
+// The runner stays down: jobs wait in the outbox, as these tests assume.
+before(stopRunner);
+after(startRunner);
 
 let user, other;
 let othersProject;

@@ -68,6 +68,9 @@ const ports = {
   postgrest: await port("POSTGREST_PORT", 54321),
   postgres: await port("PGPORT", 54322),
   runner: await port("RUNNER_PORT", 8790),
+  // Between the functions and postrust: counts every PostgREST request by path, so the
+  // benchmark can report round trips per function call.
+  postgrestProxy: await port("POSTGREST_PROXY_PORT", 54320),
 };
 
 const functionsUrl = `http://127.0.0.1:${ports.functions}`;
@@ -79,6 +82,9 @@ if (!DEV) for (const k of ["FUNCTIONS_URL", "SUPABASE_URL", "POSTGREST_URL"]) de
 const runnerUrl = `http://127.0.0.1:${ports.runner}/`;
 if (!DEV) delete envForConfig.RUNNER_URL;
 const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl, test: !DEV }, envForConfig);
+// What the Workers use: the counting proxy in front of postrust (stack.env keeps the
+// direct URL for tests that talk to PostgREST themselves).
+const workerVars = { ...vars, POSTGREST_URL: vars.POSTGREST_URL.replace(postgrestOrigin, `http://127.0.0.1:${ports.postgrestProxy}`) };
 
 // ---- shutdown: whatever happens, nothing stays running ---------------------------
 // Miniflare installs its own SIGINT/SIGTERM handlers that kill workerd and call
@@ -267,6 +273,33 @@ async function startPostrust() {
   say(`postrust on ${ports.postgrest} at ${since()}`);
 }
 
+// ---- the counting proxy in front of postrust ----------------------------------------
+const postgrestCalls = new Map();
+async function startPostgrestProxy() {
+  const proxy = createHttpServer(async (req, res) => {
+    const path = new URL(req.url, "http://proxy").pathname;
+    postgrestCalls.set(path, (postgrestCalls.get(path) ?? 0) + 1);
+    const chunks = [];
+    for await (const c of req) chunks.push(c);
+    try {
+      const headers = { ...req.headers };
+      delete headers.host;
+      delete headers["content-length"];
+      const body = ["GET", "HEAD"].includes(req.method) ? undefined : Buffer.concat(chunks);
+      const upstream = await fetch(`${postgrestOrigin}${req.url}`, { method: req.method, headers, body });
+      const out = Buffer.from(await upstream.arrayBuffer());
+      const h = Object.fromEntries([...upstream.headers].filter(([k]) => !["content-encoding", "content-length", "transfer-encoding", "connection"].includes(k)));
+      res.writeHead(upstream.status, h);
+      res.end(out);
+    } catch (e) {
+      res.writeHead(502, { "content-type": "application/json" });
+      res.end(JSON.stringify({ message: `proxy: ${e.message}` }));
+    }
+  });
+  await new Promise((resolve, reject) => proxy.once("error", reject).listen(ports.postgrestProxy, "127.0.0.1", resolve));
+  proxy.unref();
+}
+
 // ---- the runner (simulate mode) -----------------------------------------------------
 // Started as its own process so that a test can stop it (an outage) and start it again
 // through the control endpoint; its journal lives in RUNNER_WORKDIR across restarts.
@@ -322,7 +355,7 @@ async function startFunctions() {
   if (unlisted.length) say(`warning: not in wrangler.toml (run \`make wrangler\`): ${unlisted.join(", ")}`);
 
   crons = Object.fromEntries(names.map((n) => [n, envs[n].triggers?.crons ?? []]));
-  const bindings = { ...vars };
+  const bindings = { ...workerVars };
   // Paths relative to the working directory and without "..": workerd refuses
   // module paths that climb out of its starting directory.
   process.chdir(ROOT);
@@ -454,6 +487,10 @@ async function startControl() {
         return reply(500, { error: e.message });
       }
     }
+    // GET /postgrest-calls: PostgREST requests made by the functions, by path.
+    if (req.method === "GET" && url.pathname === "/postgrest-calls") {
+      return reply(200, Object.fromEntries(postgrestCalls));
+    }
     const m = /^\/scheduled\/([\w-]+)$/.exec(url.pathname);
     if (req.method !== "POST" || !m) return reply(404, { error: "POST /scheduled/<function>" });
     try {
@@ -553,6 +590,7 @@ try {
   reapStale();
   await startPostgres();
   await startPostrust();
+  await startPostgrestProxy();
   await startRunner();
   say(`runner on ${ports.runner} (simulate) at ${since()}`);
   const names = await startFunctions();
