@@ -131,6 +131,15 @@ impl From<worker::Error> for ApiError {
     }
 }
 
+/// Test helper: the field a validation error names.
+#[cfg(test)]
+pub(crate) fn field_of(e: ApiError) -> String {
+    match e {
+        ApiError::Validation { field, .. } => field,
+        other => panic!("not a validation error: {other:?}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

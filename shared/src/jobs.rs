@@ -116,13 +116,8 @@ pub async fn command(mut call: Call) -> Result<Reply, ApiError> {
 mod tests {
     use super::*;
     use crate::request::parse_json;
+    use crate::error::field_of as field;
 
-    fn field(e: ApiError) -> String {
-        match e {
-            ApiError::Validation { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn bodies() {

@@ -337,13 +337,8 @@ pub async fn instances(call: Call) -> Result<Reply, ApiError> {
 mod tests {
     use super::*;
     use crate::request::parse_json;
+    use crate::error::field_of as field;
 
-    fn field(e: ApiError) -> String {
-        match e {
-            ApiError::Validation { field, .. } => field,
-            other => panic!("{other:?}"),
-        }
-    }
 
     #[test]
     fn create_body_names_bad_fields() {

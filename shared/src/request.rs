@@ -182,6 +182,7 @@ fn field_error(path: &str, message: &str) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::field_of;
     use serde::Deserialize;
 
     #[derive(Deserialize, Debug)]
@@ -192,12 +193,6 @@ mod tests {
         identity_token: Option<String>,
     }
 
-    fn field_of(e: ApiError) -> String {
-        match e {
-            ApiError::Validation { field, .. } => field,
-            other => panic!("not a validation error: {other:?}"),
-        }
-    }
 
     #[test]
     fn names_unknown_missing_and_mistyped_fields() {
