@@ -16,7 +16,10 @@ const BUDGET = {
 };
 
 const calls = async () => (await fetch(`${env.STACK_CONTROL_URL}/postgrest-calls`)).json();
-const total = (c) => Object.values(c).reduce((a, b) => a + b, 0);
+// Delivery bookkeeping runs after the answer (ctx.waitUntil), so it is counted apart.
+const AFTER_ANSWER = new Set(['/api/rpc/hangar_delivery_result', '/rest/v1/rpc/hangar_delivery_result']);
+const total = (c) => Object.entries(c).filter(([p]) => !AFTER_ANSWER.has(p)).reduce((a, [, n]) => a + n, 0);
+const after = (c) => Object.entries(c).filter(([p]) => AFTER_ANSWER.has(p)).reduce((a, [, n]) => a + n, 0);
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 const results = [];
@@ -24,10 +27,11 @@ let failed = false;
 
 // Calls `make(i)` N times in sequence; records latency and the PostgREST calls made
 // while each request was in flight (deliveries after the answer are not counted: the
-// runner is stopped and jobs only wait in the outbox).
+// runner is stopped; the failed delivery's bookkeeping call is reported apart).
 async function measure(name, make, expectStatus) {
   const ms = [];
   const trips = [];
+  const afterBefore = after(await calls());
   for (let i = 0; i < N; i++) {
     const before = total(await calls());
     const t0 = performance.now();
@@ -38,7 +42,9 @@ async function measure(name, make, expectStatus) {
     // answer) is excluded by the stopped runner and its failure bookkeeping below.
     trips.push(total(await calls()) - before);
   }
-  const row = { name, n: N, p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), roundTrips: Math.max(...trips) };
+  await new Promise((r) => setTimeout(r, 200)); // let the last background delivery settle
+  const background = (after(await calls()) - afterBefore) / N;
+  const row = { name, n: N, p50: pct(ms, 50), p95: pct(ms, 95), max: Math.max(...ms), roundTrips: Math.max(...trips), background };
   results.push(row);
   if (row.roundTrips > BUDGET.roundTrips || row.p95 > BUDGET.p95Ms) failed = true;
 }
@@ -67,10 +73,10 @@ try {
 }
 
 console.log(`\nbenchmark (sequential, n=${N} each; latency in ms through Miniflare/workerd; round trips = PostgREST calls before the answer)`);
-console.log('function             p50     p95     max   round trips');
+console.log('function             p50     p95     max   round trips   after the answer');
 for (const r of results) {
   const flag = r.roundTrips > BUDGET.roundTrips || r.p95 > BUDGET.p95Ms ? '  OVER BUDGET' : '';
-  console.log(`${r.name.padEnd(18)} ${r.p50.toFixed(1).padStart(6)}  ${r.p95.toFixed(1).padStart(6)}  ${r.max.toFixed(1).padStart(6)}   ${r.roundTrips}${flag}`);
+  console.log(`${r.name.padEnd(18)} ${r.p50.toFixed(1).padStart(6)}  ${r.p95.toFixed(1).padStart(6)}  ${r.max.toFixed(1).padStart(6)}   ${String(r.roundTrips).padStart(5)}         ${r.background ? r.background.toFixed(1) + ' (delivery)' : '-'}${flag}`);
 }
 console.log(`budgets: round trips <= ${BUDGET.roundTrips}, p95 <= ${BUDGET.p95Ms} ms`);
 if (failed) {

@@ -1,0 +1,80 @@
+// A runner outage (API.md §5): jobs created while the runner is down wait in the outbox;
+// once it is back, the scheduler delivers each exactly once and every machine comes up.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { signIn, sleep } from './lib/api.mjs';
+import { createRaw, rows, lit } from './lib/machines.mjs';
+import {
+  stopRunner, startRunner, tick, waitFor, runnerLog, deliveriesPerJob,
+} from './lib/runner.mjs';
+
+let user;
+
+before(async () => {
+  user = await signIn();
+  await stopRunner();
+});
+
+after(startRunner); // whatever happened: the runner is up for the next file
+
+const jobsById = async (ids) =>
+  rows(`select j.id, j.status, j.attempts, j.error, m.status as machine_status, m.id as machine_id
+        from jobs j join machines m on m.id = j.machine_id where j.id in (${ids.map(lit).join(', ')}) order by j.created_at`);
+
+test('20 machines created during an outage: delivered once each after it, all running', { timeout: 90000 }, async () => {
+  const n = 20;
+  const created = await Promise.all(Array.from({ length: n }, () => createRaw(user)));
+  for (const res of created) assert.equal(res.status, 201, `create during the outage: ${res.status} ${res.text.slice(0, 300)}`);
+  const machines = created.map((r) => r.json.data);
+  const jobIds = machines.map((m) => m.pendingJob.id);
+  assert.equal(new Set(jobIds).size, n);
+
+  // The request-time deliveries fail (nothing listens): each job stays queued, attempts 1.
+  const failed = await waitFor(() => jobsById(jobIds), (js) => js.every((j) => j.attempts >= 1), {
+    timeoutMs: 15000, what: 'every request-time delivery to be recorded as failed',
+  });
+  for (const j of failed) {
+    assert.equal(j.status, 'queued', `job ${j.id} waits in the outbox: ${JSON.stringify(j)}`);
+    assert.equal(j.attempts, 1, `one failed attempt: ${JSON.stringify(j)}`);
+    assert.equal(j.machine_status, 'provisioning');
+    assert.ok(j.error, 'the delivery error is kept');
+  }
+  const warned = await rows(`select count(*)::int as n from machine_events where event_type = 'job.delivery_failed'
+                             and machine_id in (${machines.map((m) => lit(m.id)).join(', ')})`);
+  assert.equal(warned[0].n, n, 'one job.delivery_failed event per machine');
+
+  await startRunner();
+  // The scheduler, every ~300 ms, until no job of ours is queued (bounded).
+  let ticks = 0;
+  const deadline = Date.now() + 20000;
+  let jobs = await jobsById(jobIds);
+  const report = [];
+  while (jobs.some((j) => j.status === 'queued')) {
+    if (Date.now() > deadline) {
+      assert.fail(`after ${ticks} scheduler ticks (20 s) jobs are still queued: ${JSON.stringify(jobs.filter((j) => j.status === 'queued'))}; ticks: ${JSON.stringify(report)}`);
+    }
+    report.push(await tick());
+    ticks += 1;
+    await sleep(300);
+    jobs = await jobsById(jobIds);
+  }
+
+  const all = await waitFor(() => jobsById(jobIds), (js) => js.every((j) => j.machine_status === 'running'), {
+    timeoutMs: 30000, intervalMs: 200, what: 'all 20 machines to be running',
+  });
+  for (const j of all) assert.equal(j.status, 'succeeded', `job ${j.id}: ${JSON.stringify(j)}`);
+
+  const per = deliveriesPerJob(runnerLog());
+  const counts = jobIds.map((id) => per.get(id) ?? { accepted: 0, duplicate: 0 });
+  const attempts = all.map((j) => j.attempts);
+  const histogram = (xs) => Object.entries(xs.reduce((h, x) => ({ ...h, [x]: (h[x] ?? 0) + 1 }), {})).map(([k, v]) => `${k}×${v}`).join(' ');
+  console.log(`figure: outage deliveries per job = ${histogram(counts.map((c) => c.accepted + c.duplicate))} ` +
+    `(accepted ${histogram(counts.map((c) => c.accepted))}, duplicates ${histogram(counts.map((c) => c.duplicate))}); ` +
+    `jobs.attempts ${histogram(attempts)}; scheduler ticks until none queued = ${ticks} (${JSON.stringify(report)})`);
+
+  counts.forEach((c, i) => {
+    assert.equal(c.accepted, 1, `job ${jobIds[i]} accepted exactly once by the runner: ${JSON.stringify(c)}`);
+    assert.equal(c.duplicate, 0, `job ${jobIds[i]} never delivered again: ${JSON.stringify(c)}`);
+  });
+  all.forEach((j) => assert.equal(j.attempts, 2, `job ${j.id}: one failed delivery and one that the runner took: ${JSON.stringify(j)}`));
+});
