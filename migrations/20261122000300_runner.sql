@@ -79,8 +79,9 @@ begin
     update machines set agent_token_hash = p_agent_token_hash where id = j.machine_id;
   end if;
   if j.status <> 'queued' then
-    if p_ok and j.attempts = 0 then
-      update jobs set attempts = 1 where id = j.id;
+    -- The runner called back before this bookkeeping: the delivery still counts.
+    if p_ok then
+      update jobs set attempts = attempts + 1 where id = j.id;
     end if;
     return hangar_ok(jsonb_build_object('status', j.status, 'changed', false));
   end if;
@@ -238,7 +239,8 @@ begin
   j := hangar_enqueue(m, p_action, p_params, 'machine.' || p_action || '_requested', 'user');
   if p_action = 'deploy' then
     insert into protocol_deployments (machine_id, owner_id, job_id, name, version, settings)
-    values (m.id, m.owner_id, j.id, p_params ->> 'name', p_params ->> 'version', coalesce(p_params -> 'settings', '{}'))
+    values (m.id, m.owner_id, j.id, p_params ->> 'name', p_params ->> 'version',
+      coalesce(nullif(p_params -> 'settings', 'null'::jsonb), '{}'))
     returning * into d;
   end if;
   return hangar_ok(jsonb_build_object(

@@ -92,7 +92,7 @@ pub async fn deploy(mut call: Call) -> Result<Reply, ApiError> {
     call.caller()?;
     let body: DeployBody = call.json().await?;
     let p = body.protocol_config;
-    let params = json!({ "name": p.name, "version": p.version, "settings": p.settings });
+    let params = json!({ "name": p.name, "version": p.version, "settings": p.settings.as_ref().map(|s| s.value()).unwrap_or(&json!({})) });
     let q = queue(&call, body.machine_id, "deploy", params).await?;
     Ok(Reply::accepted(json!({ "deploymentId": q.deployment_id, "job": q.job })).message("Deployment queued"))
 }

@@ -52,11 +52,16 @@ export const jobsOf = (machineId) =>
 export const eventsOf = (machineId) =>
   rows(`select * from machine_events where machine_id = ${lit(machineId)} order by created_at desc, id desc`);
 
-/** { jobs, events } counts of a machine, in one query. */
+/**
+ * { jobs, events } counts of a machine, in one query. Delivery bookkeeping events
+ * (`job.delivery_failed`, written when the stopped runner refuses a webhook) are not
+ * the transition's own and are left out.
+ */
 export async function counts(machineId) {
   const out = await sql(
     `select (select count(*) from jobs where machine_id = ${lit(machineId)}) || ',' ||
-            (select count(*) from machine_events where machine_id = ${lit(machineId)})`,
+            (select count(*) from machine_events where machine_id = ${lit(machineId)}
+               and event_type <> 'job.delivery_failed')`,
   );
   const [jobs, events] = out.split(',').map(Number);
   return { jobs, events };
