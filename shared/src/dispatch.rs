@@ -52,7 +52,7 @@ async fn try_deliver(config: &Config, mut body: Value) -> Result<Delivered, ApiE
     };
     let raw = body.to_string();
     let signature = signing::sign(secret, clock::now_millis() / 1000, raw.as_bytes());
-    let sent = transport::post(url, &raw, &signature).await;
+    let sent = transport::send(url, Some((&raw, &signature)), TIMEOUT_MS).await;
     let (ok, error) = match &sent {
         Ok(status) if (200..300).contains(status) => (true, None),
         Ok(status) => (false, Some(format!("runner answered {status}"))),
@@ -70,28 +70,45 @@ async fn try_deliver(config: &Config, mut body: Value) -> Result<Delivered, ApiE
     Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
 }
 
+/// Is the runner up? Its `GET /health` (relative to RUNNER_URL), within 3 s.
+pub async fn runner_health(config: &Config) -> &'static str {
+    let Some(base) = config.runner_url.as_deref() else {
+        return "not_configured";
+    };
+    let Ok(url) = url::Url::parse(base).and_then(|u| u.join("/health")) else {
+        return "misconfigured";
+    };
+    match transport::send(url.as_str(), None, 3_000).await {
+        Ok(status) if (200..300).contains(&status) => "ok",
+        _ => "unreachable",
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 mod transport {
     use futures_util::future::{select, Either};
     use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
 
-    /// POSTs the webhook; the HTTP status, or why there was none.
-    pub async fn post(url: &str, body: &str, signature: &str) -> Result<u16, String> {
+    /// A signed webhook (`Some((body, signature))`: POST) or a probe (`None`: GET);
+    /// the HTTP status, or why there was none within `timeout_ms`.
+    pub async fn send(url: &str, webhook: Option<(&str, &str)>, timeout_ms: u64) -> Result<u16, String> {
         let headers = Headers::new();
-        headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-        headers.set(crate::signing::HEADER, signature).map_err(|e| e.to_string())?;
         let mut init = RequestInit::new();
-        init.with_method(Method::Post);
+        if let Some((body, signature)) = webhook {
+            headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
+            headers.set(crate::signing::HEADER, signature).map_err(|e| e.to_string())?;
+            init.with_method(Method::Post);
+            init.with_body(Some(body.into()));
+        }
         init.with_headers(headers);
-        init.with_body(Some(body.into()));
         let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
         let fetch = Fetch::Request(request);
         let send = Box::pin(fetch.send());
-        let timeout = Delay::from(std::time::Duration::from_millis(super::TIMEOUT_MS));
+        let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms));
         let outcome = match select(send, timeout).await {
             Either::Left((Ok(resp), _)) => Ok(resp.status_code()),
             Either::Left((Err(e), _)) => Err(format!("runner unreachable: {e}")),
-            Either::Right(_) => Err("runner did not answer within 10 s".into()),
+            Either::Right(_) => Err(format!("runner did not answer within {timeout_ms} ms")),
         };
         outcome
     }
@@ -99,7 +116,7 @@ mod transport {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod transport {
-    pub async fn post(_url: &str, _body: &str, _signature: &str) -> Result<u16, String> {
-        Err("webhooks are sent only from the Worker".into())
+    pub async fn send(_url: &str, _webhook: Option<(&str, &str)>, _timeout_ms: u64) -> Result<u16, String> {
+        Err("requests to the runner are sent only from the Worker".into())
     }
 }

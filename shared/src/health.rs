@@ -14,7 +14,9 @@ pub async fn check(call: Call) -> Result<Reply, ApiError> {
             "error"
         }
     };
-    let runner = if call.config.runner_url.is_some() { "configured" } else { "not_configured" };
+    // The runner being down delays provisioning (jobs wait in the outbox) but the API
+    // works: it is reported, not counted against health.
+    let runner = crate::dispatch::runner_health(&call.config).await;
     let healthy = database == "ok";
     let report = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },

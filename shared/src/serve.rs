@@ -65,7 +65,7 @@ where
     let request_id = header("cf-ray").filter(|v| !v.is_empty()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let origin = header("origin");
     let path = req.path();
-    let sub_path = sub_path_of(&path, route.name);
+    let sub_path = sub_path_of(&path);
 
     let config = Config::from_env(&env);
     // CORS needs the allowed origins even when the rest of the configuration is broken.
@@ -166,9 +166,9 @@ fn serves_path(path: &str, name: &str) -> bool {
     segment == name || ALIASES.iter().any(|(alias, target)| *alias == segment && *target == name)
 }
 
-/// `/functions/v1/instances/abc` for `instances` → `["abc"]`. Aliased routes
-/// (`get-recent-logs` for `get-logs`) have their own first segment, so match on the prefix.
-fn sub_path_of(path: &str, _name: &str) -> Vec<String> {
+/// `/functions/v1/instances/abc` → `["abc"]`: the segments after the function's name
+/// (or alias, which `serves_path` has checked).
+fn sub_path_of(path: &str) -> Vec<String> {
     let rest = path.trim_start_matches('/');
     let rest = rest.strip_prefix("functions/v1/").unwrap_or(rest);
     rest.split('/')
@@ -194,9 +194,9 @@ mod tests {
 
     #[test]
     fn sub_paths() {
-        assert_eq!(sub_path_of("/functions/v1/instances/abc", "instances"), vec!["abc"]);
-        assert!(sub_path_of("/functions/v1/me", "me").is_empty());
-        assert!(sub_path_of("/functions/v1/me/", "me").is_empty());
+        assert_eq!(sub_path_of("/functions/v1/instances/abc"), vec!["abc"]);
+        assert!(sub_path_of("/functions/v1/me").is_empty());
+        assert!(sub_path_of("/functions/v1/me/").is_empty());
     }
 }
 
