@@ -68,13 +68,10 @@ fi
 # than package.json or package-lock.json, node_modules is stale.
 stamp=node_modules/.package-lock.json
 if [[ ! -f "$stamp" || package.json -nt "$stamp" || ( -f package-lock.json && package-lock.json -nt "$stamp" ) ]]; then
-  if [[ -f package-lock.json ]]; then
-    say "npm ci"
-    npm ci --no-audit --no-fund || { say "npm ci failed (lock out of date?): npm install"; npm install --no-audit --no-fund; }
-  else
-    say "npm install"
-    npm install --no-audit --no-fund
-  fi
+  # `npm install` follows package-lock.json. (`npm ci` refuses this lock: npm leaves
+  # workerd's other-platform optional packages out of it, then reports them missing.)
+  say "npm install"
+  npm install --no-audit --no-fund
   touch "$stamp"
 fi
 for bin in esbuild wasm-opt wrangler; do

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { fn, ok, fails, signIn, UUID_RE } from './lib/api.mjs';
 import {
   STATUSES, ACTIONS, ALLOWED, MOVES_TO, JOB_ACTION, TIERS, DEFAULT_PROVIDER, DEFAULT_REGIONS, OPEN_JOB_STATUSES,
-  expectedOutcome, createMachine, createRaw, act, getStatus, setStatus, machineRow, jobsOf, counts, rows, lit,
+  expectedOutcome, createMachine, createRaw, act, getStatus, setStatus, machineRow, jobsOf, counts, rows, lit, sql,
   assertMachine, assertJob, assertEvent, assertNewestFirst, sshPublicKey, newName,
 } from './lib/machines.mjs';
 import { stopRunner, startRunner } from './lib/runner.mjs';
@@ -223,6 +223,12 @@ test('get-job: the Job of a transition', async () => {
   const m = await createMachine(user);
   await setStatus(m.id, 'stopped');
   const started = ok(await act(user, 'start', m.id), 202);
+  // The request delivers its job after answering (the runner is stopped here, so the
+  // delivery fails and counts an attempt): wait for that to settle before comparing.
+  for (let i = 0; i < 60; i++) {
+    if (Number(await sql(`select attempts from jobs where id = ${lit(started.pendingJob.id)}`)) >= 1) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
   const job = assertJob(ok(await fn('get-job', { token: user.accessToken, query: { jobId: started.pendingJob.id } })));
   const [row] = await rows(`select * from jobs where id = ${lit(started.pendingJob.id)}`);
   assert.equal(job.id, started.pendingJob.id);
