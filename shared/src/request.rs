@@ -25,12 +25,6 @@ pub struct Caller {
     pub token: String,
 }
 
-impl Caller {
-    pub fn id(&self) -> uuid::Uuid {
-        self.claims.sub
-    }
-}
-
 impl Call {
     pub fn method(&self) -> Method {
         self.req.method()

@@ -38,7 +38,8 @@ impl MachineName {
     }
 }
 
-/// A machine size of API.md §3.
+/// A machine size of API.md §3. Sizes and prices live in the `tiers` table (one source
+/// of truth for the SQL that checks balances and builds the Machine JSON).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Tier {
     #[serde(rename = "dev.small")]
@@ -49,37 +50,6 @@ pub enum Tier {
     DevLarge,
     #[serde(rename = "dev.xlarge")]
     DevXlarge,
-}
-
-pub struct TierSpec {
-    pub id: &'static str,
-    pub cpu: f64,
-    pub memory_mb: u32,
-    pub disk_gb: u32,
-    pub price_per_month_cents: i64,
-}
-
-impl Tier {
-    pub const ALL: [Tier; 4] = [Tier::DevSmall, Tier::DevMedium, Tier::DevLarge, Tier::DevXlarge];
-
-    pub fn spec(self) -> TierSpec {
-        let (id, cpu, memory_mb, disk_gb, price_per_month_cents) = match self {
-            Tier::DevSmall => ("dev.small", 0.5, 1024, 10, 600),
-            Tier::DevMedium => ("dev.medium", 1.0, 2048, 20, 1200),
-            Tier::DevLarge => ("dev.large", 2.0, 4096, 40, 2400),
-            Tier::DevXlarge => ("dev.xlarge", 4.0, 8192, 80, 4800),
-        };
-        TierSpec { id, cpu, memory_mb, disk_gb, price_per_month_cents }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        self.spec().id
-    }
-
-    /// Monthly price / 730 hours, rounded up to the cent.
-    pub fn price_per_hour_cents(self) -> i64 {
-        (self.spec().price_per_month_cents + 729) / 730
-    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -93,13 +63,6 @@ pub enum Provider {
 impl Provider {
     pub fn parse(raw: &str) -> Option<Self> {
         serde_json::from_value(serde_json::Value::String(raw.trim().to_ascii_lowercase())).ok()
-    }
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Aws => "aws",
-            Provider::Gcp => "gcp",
-            Provider::Azure => "azure",
-        }
     }
     pub fn default_region(self) -> &'static str {
         match self {
@@ -232,12 +195,10 @@ mod tests {
     }
 
     #[test]
-    fn tiers_and_prices() {
+    fn tiers_parse() {
         let t: Tier = serde_json::from_str("\"dev.large\"").unwrap();
         assert_eq!(t, Tier::DevLarge);
         assert!(serde_json::from_str::<Tier>("\"dev.huge\"").is_err());
-        let hourly: Vec<i64> = Tier::ALL.iter().map(|t| t.price_per_hour_cents()).collect();
-        assert_eq!(hourly, vec![1, 2, 4, 7]);
     }
 
     #[test]
