@@ -1,7 +1,8 @@
 //! `deploy-protocol` and `send-command`: jobs on a running machine.
 use crate::db::{As, Db};
+use crate::domain::Id;
 use crate::error::ApiError;
-use crate::request::Call;
+use crate::request::{Call, Caller};
 use crate::serve::Reply;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -15,7 +16,7 @@ struct Label(String);
 impl TryFrom<String> for Label {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
-        let ok = (1..=64).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let ok = crate::domain::is_word(&raw, 64, "._-");
         ok.then_some(Label(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._-".into())
     }
 }
@@ -32,7 +33,7 @@ struct ProtocolConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct DeployBody {
-    machine_id: Uuid,
+    machine_id: Id,
     protocol_config: ProtocolConfig,
 }
 
@@ -64,7 +65,7 @@ impl TryFrom<i64> for TimeoutSec {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct CommandBody {
-    machine_id: Uuid,
+    machine_id: Id,
     command: Word,
     #[serde(default)]
     args: Vec<Word>,
@@ -80,25 +81,24 @@ struct Queued {
     delivery: Option<Value>,
 }
 
-async fn queue(call: &Call, machine_id: Uuid, action: &str, params: Value) -> Result<Queued, ApiError> {
-    let caller = call.caller()?;
+async fn queue(call: &Call, caller: &Caller, machine_id: Uuid, action: &str, params: Value) -> Result<Queued, ApiError> {
     let args = json!({ "p_machine_id": machine_id, "p_action": action, "p_params": params });
-    let mut queued: Queued = Db::new(&call.config).call("hangar_machine_job", &args, As::User(&caller)).await?;
+    let mut queued: Queued = Db::new(&call.config).call("hangar_machine_job", &args, As::User(caller)).await?;
     call.deliver_later(queued.delivery.take());
     Ok(queued)
 }
 
 pub async fn deploy(mut call: Call) -> Result<Reply, ApiError> {
-    call.caller()?;
+    let caller = call.caller()?;
     let body: DeployBody = call.json().await?;
     let p = body.protocol_config;
     let params = json!({ "name": p.name, "version": p.version, "settings": p.settings.as_ref().map(|s| s.value()).unwrap_or(&json!({})) });
-    let q = queue(&call, body.machine_id, "deploy", params).await?;
+    let q = queue(&call, &caller, body.machine_id.uuid(), "deploy", params).await?;
     Ok(Reply::accepted(json!({ "deploymentId": q.deployment_id, "job": q.job })).message("Deployment queued"))
 }
 
 pub async fn command(mut call: Call) -> Result<Reply, ApiError> {
-    call.caller()?;
+    let caller = call.caller()?;
     let body: CommandBody = call.json().await?;
     if body.args.len() > 64 {
         return Err(ApiError::validation("args", "`args` may hold at most 64 words"));
@@ -108,7 +108,7 @@ pub async fn command(mut call: Call) -> Result<Reply, ApiError> {
         "args": body.args,
         "timeoutSec": body.timeout_sec.map(|t| t.0).unwrap_or(300),
     });
-    let q = queue(&call, body.machine_id, "command", params).await?;
+    let q = queue(&call, &caller, body.machine_id.uuid(), "command", params).await?;
     Ok(Reply::accepted(json!({ "job": q.job })).message("Command queued"))
 }
 

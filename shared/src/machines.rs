@@ -2,7 +2,7 @@
 //! answered by one SQL function (one PostgREST round trip) that checks ownership and the
 //! transition table and writes the machine, its job and its event in one transaction.
 use crate::db::{As, Db};
-use crate::domain::{parse_id, Configuration, Image, MachineName, Patch, Provider, Region, SshPublicKey, Tier};
+use crate::domain::{parse_id, Id, Configuration, Image, MachineName, Patch, Provider, Region, SshPublicKey, Tier};
 use crate::error::ApiError;
 use crate::request::{Call, Caller};
 use crate::serve::Reply;
@@ -76,18 +76,6 @@ struct LogEvent {
     level: Option<Level>,
 }
 
-/// A UUID field of a body, reported by its JSON name when malformed.
-#[derive(Deserialize, Clone, Copy)]
-#[serde(try_from = "String")]
-struct Id(Uuid);
-
-impl TryFrom<String> for Id {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        Uuid::parse_str(raw.trim()).map(Id).map_err(|_| "must be a UUID".into())
-    }
-}
-
 /// `eventType`: 1–64 characters of `[A-Za-z0-9._:-]`.
 #[derive(Deserialize, Serialize)]
 #[serde(try_from = "String")]
@@ -96,7 +84,7 @@ struct EventType(String);
 impl TryFrom<String> for EventType {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
-        let ok = (1..=64).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._:-".contains(c));
+        let ok = crate::domain::is_word(&raw, 64, "._:-");
         ok.then_some(EventType(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._:-".into())
     }
 }
@@ -128,9 +116,14 @@ fn db(call: &Call) -> Db<'_> {
     Db::new(&call.config)
 }
 
-/// `create-machine` and `POST instances`.
-pub async fn create(mut call: Call) -> Result<Reply, ApiError> {
+/// `create-machine`.
+pub async fn create(call: Call) -> Result<Reply, ApiError> {
     let caller = call.caller()?;
+    create_as(call, caller).await
+}
+
+/// Creates a machine for a verified caller (`create-machine`, `POST instances`).
+async fn create_as(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: CreateMachine = call.json().await?;
     let key = idempotency_key(&call)?;
     let provider = body.provider.unwrap_or(call.config.default_provider);
@@ -163,7 +156,7 @@ fn idempotency_key(call: &Call) -> Result<Option<String>, ApiError> {
 pub async fn act(mut call: Call, action: &'static str) -> Result<Reply, ApiError> {
     let caller = call.caller()?;
     let body: MachineRef = call.json().await?;
-    let args = json!({ "p_machine_id": body.machine_id.0, "p_action": action });
+    let args = json!({ "p_machine_id": body.machine_id.uuid(), "p_action": action });
     let t: Transition = db(&call).call("hangar_machine_action", &args, As::User(&caller)).await?;
     call.deliver_later(t.delivery);
     let status = t.machine.get("status").and_then(Value::as_str).unwrap_or("").to_string();
@@ -176,12 +169,11 @@ pub async fn update(mut call: Call) -> Result<Reply, ApiError> {
     let caller = call.caller()?;
     let b: UpdateMachine = call.json().await?;
     let patch = MachinePatch { name: b.name, project_id: b.project_id, tier: b.tier };
-    apply_patch(&call, &caller, b.machine_id.0, patch).await
+    apply_patch(&call, &caller, b.machine_id.uuid(), patch).await
 }
 
 /// `PUT`/`PATCH instances/{id}`.
-pub async fn update_by_path(mut call: Call, id: Uuid) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+async fn update_by_path(mut call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiError> {
     let patch: MachinePatch = call.json().await?;
     apply_patch(&call, &caller, id, patch).await
 }
@@ -203,9 +195,14 @@ async fn apply_patch(call: &Call, caller: &Caller, id: Uuid, patch: MachinePatch
     Ok(Reply::ok(machine))
 }
 
-/// `get-user-machines` and `GET instances`.
+/// `get-user-machines`.
 pub async fn list(call: Call) -> Result<Reply, ApiError> {
     let caller = call.caller()?;
+    list_as(call, caller).await
+}
+
+/// The caller's machines (`get-user-machines`, `GET instances`).
+async fn list_as(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let status = match call.query("status") {
         None => None,
         Some(s) if STATUSES.contains(&s.as_str()) => Some(s),
@@ -258,15 +255,15 @@ fn query_int(call: &Call, name: &str, min: i64, max: i64, default: i64) -> Resul
     }
 }
 
-/// `get-machine-status` (`?machineId=`) and `GET instances/{id}`.
+/// `get-machine-status` (`?machineId=`).
 pub async fn status(call: Call) -> Result<Reply, ApiError> {
-    call.caller()?;
+    let caller = call.caller()?;
     let id = parse_id("machineId", call.query("machineId").as_deref())?;
-    get(call, id).await
+    get_as(call, caller, id).await
 }
 
-pub async fn get(call: Call, id: Uuid) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+/// One machine with its recent events (`get-machine-status`, `GET instances/{id}`).
+async fn get_as(call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiError> {
     let machine: Value = db(&call).call("hangar_get_machine", &json!({ "p_machine_id": id }), As::User(&caller)).await?;
     Ok(Reply::ok(machine))
 }
@@ -279,7 +276,7 @@ pub async fn log_event(mut call: Call) -> Result<Reply, ApiError> {
         return Err(ApiError::validation("details", "`details` must be at most 16 KiB"));
     }
     let args = json!({
-        "p_machine_id": body.machine_id.0,
+        "p_machine_id": body.machine_id.uuid(),
         "p_event_type": body.event_type,
         "p_details": body.details,
         "p_level": body.level,
@@ -318,16 +315,17 @@ pub async fn job(call: Call) -> Result<Reply, ApiError> {
 /// `instances`: a REST facade over the same operations.
 pub async fn instances(call: Call) -> Result<Reply, ApiError> {
     use worker::Method;
-    call.caller()?;
+    // Verified once, before the path: no token is 401 even for a malformed id.
+    let caller = call.caller()?;
     let id = match call.sub_path.first() {
         None => None,
         Some(raw) => Some(parse_id("id", Some(raw))?),
     };
     match (call.method(), id) {
-        (Method::Get, None) => list(call).await,
-        (Method::Post, None) => create(call).await,
-        (Method::Get, Some(id)) => get(call, id).await,
-        (Method::Put | Method::Patch, Some(id)) => update_by_path(call, id).await,
+        (Method::Get, None) => list_as(call, caller).await,
+        (Method::Post, None) => create_as(call, caller).await,
+        (Method::Get, Some(id)) => get_as(call, caller, id).await,
+        (Method::Put | Method::Patch, Some(id)) => update_by_path(call, caller, id).await,
         (Method::Put | Method::Patch, None) => Err(ApiError::validation("id", "`instances/{id}` is required")),
         _ => Err(ApiError::MethodNotAllowed { allow: "GET, POST, PUT, PATCH, OPTIONS".into() }),
     }

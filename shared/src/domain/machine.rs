@@ -96,8 +96,7 @@ string_type!(Image);
 impl Image {
     pub const DEFAULT: &'static str = "ubuntu-22.04";
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let ok = (1..=128).contains(&raw.len())
-            && raw.chars().all(|c| c.is_ascii_alphanumeric() || "._:/@-".contains(c));
+        let ok = is_word(raw, 128, "._:/@-");
         ok.then(|| Image(raw.to_string()))
             .ok_or_else(|| "must be 1 to 128 characters of letters, digits and ._:/@-".into())
     }
@@ -166,7 +165,30 @@ impl SshPublicKey {
     }
 }
 
-/// A machine, job or project id in a body or query: a UUID.
+/// 1 to `max` ASCII letters, digits and the characters of `punctuation`.
+pub fn is_word(raw: &str, max: usize, punctuation: &str) -> bool {
+    (1..=max).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || punctuation.contains(c))
+}
+
+/// A UUID field of a body (`machineId`, …), reported at its JSON path when malformed.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Id(Uuid);
+
+impl Id {
+    pub fn uuid(self) -> Uuid {
+        self.0
+    }
+}
+
+impl TryFrom<String> for Id {
+    type Error = String;
+    fn try_from(raw: String) -> Result<Self, String> {
+        Uuid::parse_str(raw.trim()).map(Id).map_err(|_| "must be a UUID".into())
+    }
+}
+
+/// A machine, job or project id in a query string or path: a UUID.
 pub fn parse_id(field: &str, raw: Option<&str>) -> Result<Uuid, crate::ApiError> {
     let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| crate::ApiError::validation(field, format!("`{field}` is required")))?;
     Uuid::parse_str(raw).map_err(|_| crate::ApiError::validation(field, format!("`{field}` must be a UUID")))
