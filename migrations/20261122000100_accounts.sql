@@ -18,6 +18,55 @@ language sql immutable as $$
   select jsonb_strip_nulls(jsonb_build_object('ok', false, 'error', code, 'message', message, 'details', details))
 $$;
 
+-- Helpers and operator settings that PostgREST never exposes (it serves `public` only).
+create schema if not exists private;
+revoke all on schema private from public, anon, authenticated;
+grant usage on schema private to service_role;
+
+-- Nesting depth of a JSON value: how many arrays/objects deep it goes (a scalar is 0,
+-- `{}` is 1). CHECK constraints use it so that nothing too deep to decode is stored:
+-- one over-deep row once jammed the scheduler for every tenant.
+create or replace function private.jsonb_depth(j jsonb) returns int
+language sql immutable parallel safe set search_path = '' as $$
+  with recursive walk(v, d) as (
+    select j, 1
+    union all
+    select c.value, w.d + 1
+    from walk w
+    cross join lateral (
+      select e.value from pg_catalog.jsonb_array_elements(
+        case when pg_catalog.jsonb_typeof(w.v) = 'array' then w.v else '[]'::jsonb end) e
+      union all
+      select e.value from pg_catalog.jsonb_each(
+        case when pg_catalog.jsonb_typeof(w.v) = 'object' then w.v else '{}'::jsonb end) e
+    ) c
+    where pg_catalog.jsonb_typeof(c.value) in ('array', 'object')
+  )
+  select case when pg_catalog.jsonb_typeof(j) in ('array', 'object')
+    then (select max(d) from walk) else 0 end
+$$;
+-- CHECK constraints evaluate it as whoever writes the row.
+grant execute on function private.jsonb_depth(jsonb) to anon, authenticated, service_role;
+
+-- Operator limits (API.md §1). The database enforces them, so they live here rather
+-- than in a Worker's variables, which a caller of /rpc would bypass. Change one with
+-- `update private.settings set value = 20 where name = 'max_machines_per_account'`.
+create table private.settings (
+  name text primary key,
+  value bigint not null
+);
+insert into private.settings (name, value) values
+  ('max_machines_per_account', 10),
+  ('max_pending_jobs_per_machine', 5);
+revoke all on private.settings from public, anon, authenticated;
+grant select on private.settings to service_role;
+
+create or replace function private.setting(p_name text) returns bigint
+language sql stable set search_path = '' as $$
+  select value from private.settings where name = p_name
+$$;
+revoke all on function private.setting(text) from public, anon, authenticated;
+
 create or replace function public.hangar_touch_updated_at() returns trigger
 language plpgsql as $$
 begin
@@ -98,7 +147,7 @@ create or replace function public.hangar_exchange(
   p_refresh_hash text default null,
   p_refresh_ttl_days int default null
 ) returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   a public.accounts;
   sid uuid := gen_random_uuid();
@@ -124,7 +173,7 @@ create or replace function public.hangar_refresh(
   p_new_refresh_hash text default null,
   p_refresh_ttl_days int default null
 ) returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   t refresh_tokens;
   a accounts;
@@ -149,7 +198,7 @@ end $$;
 
 -- logout: revoke the caller's refresh family (the caller is auth.uid()).
 create or replace function public.hangar_logout(p_session_id uuid default null) returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 begin
   if auth.uid() is null then
     return hangar_refuse('invalid_token', 'No caller');
@@ -161,7 +210,7 @@ end $$;
 
 -- me: the caller's account, read through RLS.
 create or replace function public.hangar_me() returns jsonb
-language plpgsql stable security invoker set search_path = public as $$
+language plpgsql stable security invoker set search_path = pg_catalog, public, pg_temp as $$
 declare
   a accounts;
 begin
@@ -174,7 +223,7 @@ end $$;
 
 -- me PATCH: each argument is {"set": bool, "value": …}; RLS and column grants apply.
 create or replace function public.hangar_update_me(p_display_name jsonb default null, p_photo_url jsonb default null) returns jsonb
-language plpgsql security invoker set search_path = public as $$
+language plpgsql security invoker set search_path = pg_catalog, public, pg_temp as $$
 declare
   a accounts;
 begin

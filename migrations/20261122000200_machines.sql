@@ -58,7 +58,8 @@ create table public.machines (
   region text not null check (region ~ '^[a-z0-9-]{2,32}$'),
   image text not null check (image ~ '^[A-Za-z0-9._:/@-]{1,128}$'),
   configuration jsonb not null default '{}'
-    check (jsonb_typeof(configuration) = 'object' and octet_length(configuration::text) <= 16384),
+    check (jsonb_typeof(configuration) = 'object' and octet_length(configuration::text) <= 16384
+      and private.jsonb_depth(configuration) <= 16),
   ssh_public_key text check (ssh_public_key is null or (octet_length(ssh_public_key) <= 8192
     and ssh_public_key ~ '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\n]*)?$')),
   ip_address text,
@@ -91,7 +92,8 @@ create table public.machine_events (
   machine_id uuid not null references public.machines (id) on delete cascade,
   owner_id uuid not null references public.accounts (id) on delete cascade,
   event_type text not null check (event_type ~ '^[A-Za-z0-9._:-]{1,64}$'),
-  details jsonb check (details is null or octet_length(details::text) <= 16384),
+  details jsonb check (details is null or (octet_length(details::text) <= 16384
+    and private.jsonb_depth(details) <= 32)),
   level text not null default 'info' check (level in ('info', 'warn', 'error')),
   source text not null check (source in ('user', 'system', 'runner', 'agent')),
   created_at timestamptz not null default clock_timestamp()
@@ -113,14 +115,22 @@ create table public.jobs (
   status text not null default 'queued' check (status in ('queued', 'dispatched', 'running', 'succeeded', 'failed')),
   attempts int not null default 0,
   next_attempt_at timestamptz not null default now(),
-  params jsonb not null default '{}',
-  result jsonb,
+  -- Exactly what the runner reads (API.md §5); the settings of a deploy sit one level in.
+  params jsonb not null default '{}' check (private.jsonb_depth(params) <= 17),
+  result jsonb check (result is null or private.jsonb_depth(result) <= 32),
   error text,
+  -- Set when the runner acknowledged a delivery (2xx). A job `dispatched` without it is
+  -- being handed over: its lease (next_attempt_at) lets the scheduler retry it if the
+  -- Worker that was delivering it died.
+  delivered_at timestamptz,
+  -- Set when a delete superseded the job; the runner may still run it (API.md §5).
+  cancelled_at timestamptz,
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp()
 );
 create index jobs_machine on public.jobs (machine_id, created_at desc);
-create index jobs_due on public.jobs (next_attempt_at) where status = 'queued';
+create index jobs_due on public.jobs (next_attempt_at)
+  where status in ('queued', 'dispatched') and delivered_at is null;
 create trigger jobs_touch before update on public.jobs
   for each row execute function public.hangar_touch_updated_at();
 
@@ -200,7 +210,7 @@ $$;
 -- The runner webhook body of API.md §5 for job j (the Worker adds callbackUrl and,
 -- for create, agentToken).
 create or replace function public.hangar_delivery_json(j public.jobs) returns jsonb
-language sql stable security definer set search_path = public as $$
+language sql stable security definer set search_path = pg_catalog, public, pg_temp as $$
   select jsonb_build_object(
     'jobId', j.id, 'action', j.action, 'attempt', j.attempts + 1, 'params', j.params,
     'machine', jsonb_build_object(
@@ -211,6 +221,14 @@ language sql stable security definer set search_path = public as $$
   from public.machines m join public.tiers t on t.id = m.tier
   where m.id = j.machine_id
 $$;
+
+-- A job for the Worker to deliver: its id, and its webhook body as JSON *text*, which the
+-- Worker decodes on its own, so that one undecodable job fails alone.
+create or replace function private.delivery(j public.jobs) returns jsonb
+language sql stable set search_path = '' as $$
+  select pg_catalog.jsonb_build_object('jobId', j.id, 'payload', public.hangar_delivery_json(j)::text)
+$$;
+revoke all on function private.delivery(public.jobs) from public, anon, authenticated;
 
 -- ---------------------------------------------------------------------------------
 -- The transition table of API.md §3.
@@ -251,30 +269,44 @@ $$;
 -- Writes a job and its event for machine m; returns the job.
 create or replace function public.hangar_enqueue(m public.machines, p_action text, p_params jsonb, p_event text, p_source text)
 returns public.jobs
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   j jobs;
 begin
-  -- The request delivers its own job right away; the scheduler takes it only if that
-  -- delivery has not settled within the lease.
-  insert into jobs (machine_id, owner_id, action, params, next_attempt_at)
-  values (m.id, m.owner_id, p_action, coalesce(p_params, '{}'), now() + interval '30 seconds')
+  -- Hand-off rule (API.md §5): the request delivers its own job right after it commits,
+  -- so the job is committed `dispatched` before its webhook leaves. The scheduler takes
+  -- it over only if that delivery has not settled within the lease.
+  insert into jobs (machine_id, owner_id, action, status, params, next_attempt_at)
+  values (m.id, m.owner_id, p_action, 'dispatched', coalesce(p_params, '{}'), now() + interval '60 seconds')
   returning * into j;
   insert into machine_events (machine_id, owner_id, event_type, details, source)
   values (m.id, m.owner_id, p_event, jsonb_build_object('jobId', j.id, 'status', m.status), p_source);
   return j;
 end $$;
 
+-- The hourly price of the account's machines that are running or on their way there,
+-- leaving out `except_id` (the machine being started).
+create or replace function private.running_hourly_cents(p_owner uuid, p_except uuid) returns bigint
+language sql stable set search_path = '' as $$
+  select coalesce(sum(t.price_per_hour_cents), 0)::bigint
+  from public.machines m join public.tiers t on t.id = m.tier
+  where m.owner_id = p_owner and m.id is distinct from p_except
+    and m.status in ('provisioning', 'starting', 'running', 'restarting')
+$$;
+revoke all on function private.running_hourly_cents(uuid, uuid) from public, anon, authenticated;
+
 -- start / stop / restart / delete, for the caller (auth.uid()).
 -- Answers {machine, changed}: changed=false for an idempotent repeat.
 create or replace function public.hangar_machine_action(p_machine_id uuid default null, p_action text default null) returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   m machines;
   next_status text;
   job_action text;
   provisioned boolean;
   j jobs;
+  balance bigint;
+  required bigint;
 begin
   if p_action is null or p_action not in ('start', 'stop', 'restart', 'delete') then
     return hangar_refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
@@ -291,12 +323,28 @@ begin
     return hangar_refuse_transition(m, p_action);
   end if;
 
+  if p_action = 'start' then
+    -- The balance must cover one hour of every machine the account would then have
+    -- running (API.md §3). The account row lock serializes starts and creates.
+    select credit_balance_cents into balance from accounts where id = m.owner_id for update;
+    required := private.running_hourly_cents(m.owner_id, m.id)
+      + (select price_per_hour_cents from tiers where id = m.tier);
+    if balance < required then
+      return hangar_refuse('insufficient_credits', 'Insufficient credits',
+        jsonb_build_object('balanceCents', balance, 'requiredCents', required));
+    end if;
+  end if;
+
   if p_action = 'delete' then
-    -- Nothing was ever provisioned: no instance and no create job that reached the runner.
+    -- Hand-off rule (API.md §5): only a create that was never handed to the runner (its
+    -- job is still `queued`) lets the machine end at once. Once it is `dispatched` or
+    -- later, the runner may build something, so delete queues a terminate.
     provisioned := m.provider_instance_id is not null or exists (
-      select 1 from jobs where machine_id = m.id and action = 'create' and status <> 'queued');
+      select 1 from jobs where machine_id = m.id and action = 'create' and status <> 'queued'
+        and cancelled_at is null);
     if not provisioned then
-      update jobs set status = 'failed', error = 'cancelled: machine deleted before provisioning'
+      update jobs set status = 'failed', cancelled_at = now(),
+          error = 'cancelled: machine deleted before provisioning'
         where machine_id = m.id and status = 'queued';
       update machines set status = 'terminated', last_stopped = coalesce(last_stopped, now())
         where id = m.id returning * into m;
@@ -304,6 +352,12 @@ begin
       values (m.id, m.owner_id, 'machine.terminated', jsonb_build_object('reason', 'deleted before provisioning'), 'user');
       return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true));
     end if;
+    -- The terminate supersedes any lifecycle job under way: one active lifecycle job per
+    -- machine. The runner runs a machine's jobs in order, so what it already has still
+    -- ends before the terminate does.
+    update jobs set status = 'failed', cancelled_at = now(), error = 'cancelled: machine deleted'
+      where machine_id = m.id and status in ('queued', 'dispatched', 'running')
+        and action in ('create', 'start', 'stop', 'restart');
   end if;
 
   next_status := case p_action when 'start' then 'starting' when 'stop' then 'stopping'
@@ -312,7 +366,7 @@ begin
   update machines set status = next_status where id = m.id returning * into m;
   j := hangar_enqueue(m, job_action, '{}', 'machine.' || p_action || '_requested', 'user');
   return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true,
-    'delivery', hangar_delivery_json(j)));
+    'delivery', private.delivery(j)));
 end $$;
 
 -- create-machine: ownership of the project, the balance (one hour of the tier), the
@@ -322,12 +376,15 @@ create or replace function public.hangar_create_machine(
   p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
   p_idempotency_key text default null
 ) returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   uid uuid := auth.uid();
   m machines;
   t tiers;
   balance bigint;
+  required bigint;
+  limit_count bigint;
+  current_count bigint;
   req_hash text;
   k idempotency_keys;
   inserted int;
@@ -372,15 +429,27 @@ begin
     return hangar_refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
   end if;
 
+  -- The account row lock serializes this account's creates and starts, so the quota
+  -- and the balance are checked against what really exists.
   select credit_balance_cents into balance from accounts where id = uid for update;
   if balance is null then
     delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('not_found', 'Account not found');
   end if;
-  if balance < t.price_per_hour_cents then
+  limit_count := private.setting('max_machines_per_account');
+  select count(*) into current_count from machines where owner_id = uid and status <> 'terminated';
+  if current_count >= limit_count then
+    delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return hangar_refuse('quota_exceeded',
+      format('An account may have at most %s machines that are not terminated', limit_count),
+      jsonb_build_object('limit', limit_count, 'current', current_count));
+  end if;
+  -- One hour of every machine the account would then have running (API.md §3).
+  required := private.running_hourly_cents(uid, null) + t.price_per_hour_cents;
+  if balance < required then
     delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('insufficient_credits', 'Insufficient credits',
-      jsonb_build_object('balanceCents', balance, 'requiredCents', t.price_per_hour_cents));
+      jsonb_build_object('balanceCents', balance, 'requiredCents', required));
   end if;
 
   insert into machines (owner_id, project_id, name, tier, provider, region, image,
@@ -393,13 +462,13 @@ begin
     update idempotency_keys set machine_id = m.id where owner_id = uid and key = p_idempotency_key;
   end if;
   return hangar_ok(jsonb_build_object('machine', hangar_machine_json(m), 'changed', true,
-    'delivery', hangar_delivery_json(j)));
+    'delivery', private.delivery(j)));
 end $$;
 
 -- update-machine: name and project any time; tier only while stopped.
 create or replace function public.hangar_update_machine(p_machine_id uuid default null, p_name jsonb default null, p_project_id jsonb default null, p_tier jsonb default null)
 returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   m machines;
   new_project uuid;
@@ -449,7 +518,7 @@ create or replace function public.hangar_list_machines(
   p_status text default null, p_project_id uuid default null, p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null,
   p_include_terminated boolean default null
 ) returns jsonb
-language plpgsql stable security invoker set search_path = public as $$
+language plpgsql stable security invoker set search_path = pg_catalog, public, pg_temp as $$
 declare
   page_size int := least(greatest(coalesce(p_limit, 50), 1), 100);
   items jsonb;
@@ -480,7 +549,7 @@ end $$;
 
 -- get-machine-status: the machine and its last 10 events.
 create or replace function public.hangar_get_machine(p_machine_id uuid default null) returns jsonb
-language plpgsql stable security invoker set search_path = public as $$
+language plpgsql stable security invoker set search_path = pg_catalog, public, pg_temp as $$
 declare
   m machines;
 begin
@@ -497,7 +566,7 @@ end $$;
 -- log-machine-event: a user's own note on its machine.
 create or replace function public.hangar_log_event(p_machine_id uuid default null, p_event_type text default null, p_details jsonb default null, p_level text default null)
 returns jsonb
-language plpgsql security definer set search_path = public as $$
+language plpgsql security definer set search_path = pg_catalog, public, pg_temp as $$
 declare
   m machines;
   e machine_events;
@@ -515,7 +584,7 @@ end $$;
 -- get-logs: events newest first, optionally before a moment.
 create or replace function public.hangar_get_logs(p_machine_id uuid default null, p_limit int default null, p_before timestamptz default null)
 returns jsonb
-language plpgsql stable security invoker set search_path = public as $$
+language plpgsql stable security invoker set search_path = pg_catalog, public, pg_temp as $$
 begin
   if not exists (select 1 from machines where id = p_machine_id and owner_id = auth.uid()) then
     return hangar_refuse('not_found', 'Machine not found');
@@ -528,7 +597,7 @@ begin
 end $$;
 
 create or replace function public.hangar_get_job(p_job_id uuid default null) returns jsonb
-language plpgsql stable security invoker set search_path = public as $$
+language plpgsql stable security invoker set search_path = pg_catalog, public, pg_temp as $$
 declare
   j jobs;
 begin

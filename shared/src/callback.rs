@@ -4,7 +4,7 @@ use crate::db::{As, Db};
 use crate::error::ApiError;
 use crate::request::{parse_json, Call};
 use crate::serve::Reply;
-use crate::signing;
+use protocol::signing;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -52,6 +52,15 @@ struct Report {
     error: Option<String>,
 }
 
+/// What SQL answers: what was applied, and maybe a job to deliver.
+#[derive(Deserialize)]
+struct Applied {
+    #[serde(default)]
+    delivery: Option<crate::dispatch::Delivery>,
+    #[serde(flatten)]
+    rest: serde_json::Map<String, Value>,
+}
+
 /// Log messages are kept to 4 KiB each.
 const MAX_MESSAGE: usize = 4096;
 
@@ -59,7 +68,9 @@ pub async fn receive(mut call: Call) -> Result<Reply, ApiError> {
     let secret = call.config.runner_secret()?.to_string();
     let raw = call.body().await?;
     let header = call.header(signing::HEADER);
-    signing::verify(&secret, header.as_deref(), &raw, clock::now_millis() / 1000).map_err(|_| ApiError::InvalidToken)?;
+    // The runner's own context: a webhook body the Workers signed never verifies here.
+    let signature = signing::verify(&secret, signing::Direction::Callback, header.as_deref(), &raw, clock::now_millis() / 1000)
+        .map_err(|_| ApiError::InvalidToken)?;
     let mut report: Report = parse_json(&raw)?;
     for line in &mut report.logs {
         if line.message.len() > MAX_MESSAGE {
@@ -74,9 +85,12 @@ pub async fn receive(mut call: Call) -> Result<Reply, ApiError> {
         "p_logs": report.logs,
         "p_result": report.result,
         "p_error": report.error,
-        // The whole header identifies this exact report: a replay carries it again.
-        "p_signature": header,
+        // The parsed (t, v1) identifies this exact report whatever the header's spelling:
+        // a replay carries the same pair again.
+        "p_signature": signature.canonical(),
     });
-    let applied: Value = Db::new(&call.config).call("hangar_job_callback", &args, As::Service).await?;
-    Ok(Reply::ok(applied))
+    let mut applied: Applied = Db::new(&call.config).call("hangar_job_callback", &args, As::Service).await?;
+    // A report for a cancelled create queues a terminate (API.md §5): hand it over now.
+    call.deliver_later(applied.delivery.take());
+    Ok(Reply::ok(applied.rest))
 }

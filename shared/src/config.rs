@@ -23,6 +23,38 @@ impl Origins {
     }
 }
 
+/// `provider:image` pairs, comma-separated (an image may itself hold `:`). The runner
+/// keeps the same list in Terraform mode, for callers of /rpc that skip this check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AllowedImages(Vec<(crate::domain::Provider, String)>);
+
+impl AllowedImages {
+    pub const DEFAULT: &'static str = "aws:ubuntu-22.04,aws:ubuntu-24.04,aws:debian-12,\
+        gcp:ubuntu-22.04,gcp:ubuntu-24.04,gcp:debian-12,azure:ubuntu-22.04,azure:ubuntu-24.04,azure:debian-12";
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        let pairs = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (provider, image) = p.split_once(':')?;
+                Some((crate::domain::Provider::parse(provider)?, image.trim().to_string()))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        (!pairs.is_empty()).then_some(AllowedImages(pairs))
+    }
+
+    pub fn allows(&self, provider: crate::domain::Provider, image: &str) -> bool {
+        self.0.iter().any(|(p, i)| *p == provider && i == image)
+    }
+
+    /// The images allowed for `provider`, for the error message.
+    pub fn for_provider(&self, provider: crate::domain::Provider) -> Vec<&str> {
+        self.0.iter().filter(|(p, _)| *p == provider).map(|(_, i)| i.as_str()).collect()
+    }
+}
+
 /// Where Privy's ES256 public key comes from.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PrivyKeySource {
@@ -55,6 +87,11 @@ pub struct Config {
     /// Base URL of the functions (`{FUNCTIONS_URL}/functions/v1/<name>`), for callbacks.
     pub functions_url: Option<String>,
     pub default_provider: crate::domain::Provider,
+    /// `ALLOWED_IMAGES`: the images an operator lets machines boot, per provider.
+    pub allowed_images: AllowedImages,
+    /// `HANGAR_TEST_PANIC=1` (local test stack only): a request carrying the
+    /// `x-hangar-test-panic` header panics inside its handler, to prove what a panic answers.
+    pub test_panic: bool,
     privy_app_id: Option<String>,
     privy_key: Option<PrivyKeySource>,
 }
@@ -114,6 +151,12 @@ impl Config {
                 None => crate::domain::Provider::Aws,
                 Some(p) => crate::domain::Provider::parse(&p).ok_or(ApiError::Misconfigured { variable: "DEFAULT_PROVIDER" })?,
             },
+            allowed_images: match get("ALLOWED_IMAGES") {
+                None => AllowedImages::parse(AllowedImages::DEFAULT),
+                Some(raw) => AllowedImages::parse(&raw),
+            }
+            .ok_or(ApiError::Misconfigured { variable: "ALLOWED_IMAGES" })?,
+            test_panic: get("HANGAR_TEST_PANIC").as_deref() == Some("1"),
             privy_app_id: get("PRIVY_APP_ID"),
             privy_key,
         })
@@ -187,6 +230,21 @@ mod tests {
         let mut v = base();
         v.insert("SIGNUP_CREDITS_CENTS", "ten");
         assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "SIGNUP_CREDITS_CENTS" });
+    }
+
+    #[test]
+    fn allowed_images() {
+        use crate::domain::Provider;
+        let c = load(&base()).unwrap();
+        assert!(c.allowed_images.allows(Provider::Gcp, "debian-12"));
+        assert!(!c.allowed_images.allows(Provider::Aws, "evil"));
+        let list = AllowedImages::parse("aws:ami-0abc:1, gcp:ubuntu-22.04").unwrap();
+        assert!(list.allows(Provider::Aws, "ami-0abc:1"));
+        assert!(!list.allows(Provider::Azure, "ubuntu-22.04"));
+        assert_eq!(AllowedImages::parse("digitalocean:x"), None);
+        let mut v = base();
+        v.insert("ALLOWED_IMAGES", "nonsense");
+        assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "ALLOWED_IMAGES" });
     }
 
     #[test]

@@ -110,6 +110,7 @@ fn decode<T: DeserializeOwned>(function: &str, outcome: Outcome) -> Result<T, Ap
             required_cents: int("requiredCents"),
         },
         "project_not_empty" => ApiError::ProjectNotEmpty { machine_count: int("machineCount") },
+        "quota_exceeded" => ApiError::QuotaExceeded { message, limit: int("limit"), current: int("current") },
         other => ApiError::Internal(format!("postgrest {function}: unknown outcome error {other:?}")),
     })
 }

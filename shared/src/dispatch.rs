@@ -7,8 +7,10 @@ use crate::db::{As, Db};
 use crate::error::ApiError;
 use crate::log;
 use crate::refresh;
-use crate::signing;
+use protocol::signing;
+use serde::Deserialize;
 use serde_json::{json, Value};
+use uuid::Uuid;
 
 /// How long the runner has to answer a webhook.
 pub const TIMEOUT_MS: u64 = 10_000;
@@ -21,26 +23,45 @@ pub enum Delivered {
     NotConfigured,
 }
 
-/// Sends the job described by `delivery` (as `hangar_delivery_json` builds it) and records
-/// the result. Errors are logged, not returned: the job stays in the outbox either way.
-pub async fn deliver(config: Config, delivery: Value, request_id: String) -> Delivered {
-    match try_deliver(&config, delivery).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery",
-                "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
-            Delivered::Refused
-        }
-    }
+/// A job to hand to the runner, as SQL's `private.delivery` gives it: the webhook body
+/// stays JSON text until this job alone decodes it, so one bad payload cannot fail a
+/// whole batch (it once jammed the scheduler for every tenant).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub job_id: Uuid,
+    pub payload: String,
 }
 
-async fn try_deliver(config: &Config, mut body: Value) -> Result<Delivered, ApiError> {
+/// Sends one job and records the result. Errors are logged, not returned: the job stays
+/// in the outbox either way, and a payload that cannot be sent counts a failed attempt.
+pub async fn deliver(config: Config, delivery: Delivery, request_id: String) -> Delivered {
+    let outcome = match try_deliver(&config, &delivery).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery", "job_id": delivery.job_id,
+                "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
+            // Not even sent (a payload that does not decode, a missing secret): the
+            // attempt still counts, so the job reaches `failed` like any other.
+            record(&config, delivery.job_id, false, Some("the job could not be sent".into()), None).await
+                .map(|_| Delivered::Refused)
+        }
+    };
+    outcome.unwrap_or_else(|e| {
+        log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery_result", "job_id": delivery.job_id,
+            "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
+        Delivered::Refused
+    })
+}
+
+async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, ApiError> {
     let (Some(url), Some(functions_url)) = (config.runner_url.as_deref(), config.functions_url.as_deref()) else {
         // Without a runner the job waits in the outbox; the scheduler sends it later.
         return Ok(Delivered::NotConfigured);
     };
     let secret = config.runner_secret()?;
-    let job_id = body.get("jobId").cloned().unwrap_or(Value::Null);
+    let mut body: Value = serde_json::from_str(&delivery.payload)
+        .map_err(|e| ApiError::Internal(format!("undecodable job payload: {e}")))?;
     body["callbackUrl"] = json!(format!("{functions_url}/functions/v1/runner-callback"));
     // A create job carries the machine's agent token once; only its hash is kept.
     let agent = if body.get("action").and_then(Value::as_str) == Some("create") {
@@ -51,23 +72,29 @@ async fn try_deliver(config: &Config, mut body: Value) -> Result<Delivered, ApiE
         None
     };
     let raw = body.to_string();
-    let signature = signing::sign(secret, clock::now_millis() / 1000, raw.as_bytes());
+    let signature = signing::sign(secret, signing::Direction::Webhook, clock::now_millis() / 1000, raw.as_bytes());
     let sent = transport::send(url, Some((&raw, &signature)), TIMEOUT_MS).await;
     let (ok, error) = match &sent {
         Ok(status) if (200..300).contains(status) => (true, None),
         Ok(status) => (false, Some(format!("runner answered {status}"))),
         Err(e) => (false, Some(e.clone())),
     };
+    record(config, delivery.job_id, ok, error, if ok { agent } else { None }).await?;
+    Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
+}
+
+/// One SQL call: the job is delivered, or back in the queue with back-off, or failed.
+async fn record(config: &Config, job_id: Uuid, ok: bool, error: Option<String>, agent_token_hash: Option<String>) -> Result<(), ApiError> {
     let args = json!({
         "p_job_id": job_id,
         "p_ok": ok,
         "p_error": error,
-        "p_agent_token_hash": if ok { agent } else { None },
+        "p_agent_token_hash": agent_token_hash,
         "p_max_attempts": config.runner_max_attempts,
         "p_retry_base_ms": config.runner_retry_base_ms,
     });
     let _: Value = Db::new(config).call("hangar_delivery_result", &args, As::Service).await?;
-    Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
+    Ok(())
 }
 
 /// Is the runner up? Its `GET /health` (relative to RUNNER_URL), within 3 s.
@@ -96,7 +123,7 @@ mod transport {
         let mut init = RequestInit::new();
         if let Some((body, signature)) = webhook {
             headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-            headers.set(crate::signing::HEADER, signature).map_err(|e| e.to_string())?;
+            headers.set(protocol::signing::HEADER, signature).map_err(|e| e.to_string())?;
             init.with_method(Method::Post);
             init.with_body(Some(body.into()));
         }

@@ -78,7 +78,7 @@ struct CommandBody {
 struct Queued {
     job: Value,
     deployment_id: Option<Uuid>,
-    delivery: Option<Value>,
+    delivery: Option<crate::dispatch::Delivery>,
 }
 
 async fn queue(call: &Call, caller: &Caller, machine_id: Uuid, action: &str, params: Value) -> Result<Queued, ApiError> {

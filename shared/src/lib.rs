@@ -23,7 +23,6 @@ pub mod refresh;
 pub mod request;
 pub mod scheduler;
 pub mod serve;
-pub mod signing;
 
 pub use config::Config;
 pub use error::ApiError;

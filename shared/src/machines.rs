@@ -103,7 +103,7 @@ struct Transition {
     machine: Value,
     changed: bool,
     #[serde(default)]
-    delivery: Option<Value>,
+    delivery: Option<crate::dispatch::Delivery>,
 }
 
 #[derive(Deserialize)]
@@ -128,12 +128,18 @@ async fn create_as(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let key = idempotency_key(&call)?;
     let provider = body.provider.unwrap_or(call.config.default_provider);
     let region = body.region.as_ref().map(AsRef::as_ref).unwrap_or(provider.default_region()).to_string();
+    let image = body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT);
+    if !call.config.allowed_images.allows(provider, image) {
+        let allowed = call.config.allowed_images.for_provider(provider).join(", ");
+        return Err(ApiError::validation("image", format!("`image` must be one of the images allowed on {}: {allowed}",
+            serde_json::to_value(provider).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())));
+    }
     let args = json!({
         "p_name": body.name,
         "p_tier": body.tier.unwrap_or(Tier::DevSmall),
         "p_provider": provider,
         "p_region": region,
-        "p_image": body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT),
+        "p_image": image,
         "p_project_id": body.project_id,
         "p_configuration": body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
         "p_ssh_public_key": body.ssh_public_key,

@@ -6,6 +6,10 @@ use serde::de::DeserializeOwned;
 use worker::{Context, Env, Method, Request};
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// How deeply any body may nest arrays and objects (API.md §1). Deeper JSON is refused
+/// before it is parsed: it could not be stored (SQL checks the same limits) and it once
+/// jammed the scheduler for every tenant.
+pub const MAX_BODY_DEPTH: usize = 32;
 
 pub struct Call {
     pub req: Request,
@@ -58,7 +62,7 @@ impl Call {
     }
 
     /// Sends `delivery` (a job for the runner) after the response has gone.
-    pub fn deliver_later(&self, delivery: Option<serde_json::Value>) {
+    pub fn deliver_later(&self, delivery: Option<crate::dispatch::Delivery>) {
         if let Some(delivery) = delivery {
             let (config, request_id) = (self.config.clone(), self.request_id.clone());
             self.ctx.wait_until(async move {
@@ -80,13 +84,25 @@ impl Call {
     }
 
     /// The raw body, size- and media-type-checked (signatures are over these bytes).
+    /// Read as a stream: a body without Content-Length (chunked) is refused as soon as it
+    /// passes the limit, not after it has been read whole.
     pub async fn body(&mut self) -> Result<Vec<u8>, ApiError> {
+        use futures_util::StreamExt;
         if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
             if len > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
             }
         }
-        let bytes = self.req.bytes().await.map_err(|_| ApiError::InvalidJson)?;
+        let mut bytes = Vec::new();
+        if let Ok(mut stream) = self.req.stream() {
+            while let Some(chunk) = stream.next().await {
+                let chunk = chunk.map_err(|_| ApiError::InvalidJson)?;
+                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
+                    return Err(ApiError::PayloadTooLarge);
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+        }
         check_media_type(self.header("content-type").as_deref(), bytes.len())?;
         Ok(bytes)
     }
@@ -129,6 +145,9 @@ pub fn check_media_type(content_type: Option<&str>, body_len: usize) -> Result<(
 /// Strict JSON into `T`; the error names the offending field as a dotted path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
+    if nesting_depth(bytes) > MAX_BODY_DEPTH {
+        return Err(ApiError::validation("body", format!("JSON may nest at most {MAX_BODY_DEPTH} levels deep")));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     let value = result.map_err(|err| {
@@ -141,6 +160,33 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     })?;
     de.end().map_err(|_| ApiError::InvalidJson)?;
     Ok(value)
+}
+
+/// How deeply `bytes` nests arrays and objects, counted without parsing (brackets
+/// inside strings do not count). Malformed JSON is left for the parser to name.
+pub fn nesting_depth(bytes: &[u8]) -> usize {
+    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    max
 }
 
 /// Turns serde's message into `{field, message}`: unknown and missing fields name
@@ -196,6 +242,19 @@ mod tests {
         assert_eq!(field_of(parse_json::<Body>(br#"{"token":5}"#).unwrap_err()), "token");
         assert_eq!(field_of(parse_json::<Body>(br#"{"token":"a","identityToken":[]}"#).unwrap_err()), "identityToken");
         assert_eq!(field_of(parse_json::<Body>(b"[]").unwrap_err()), "body");
+    }
+
+    #[test]
+    fn nesting_is_limited() {
+        let deep = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert_eq!(nesting_depth(b"{}"), 1);
+        assert_eq!(nesting_depth(br#"{"a":"[[[[{{"}"#), 1);
+        assert_eq!(nesting_depth(br#"{"a":"\"[["}"#), 1);
+        assert_eq!(nesting_depth(deep(32).as_bytes()), 32);
+        let body = format!(r#"{{"token":"a","identityToken":{}}}"#, deep(40));
+        assert_eq!(field_of(parse_json::<Body>(body.as_bytes()).unwrap_err()), "body");
+        let too_deep = format!("{{\"token\":{}}}", deep(31));
+        assert_eq!(nesting_depth(too_deep.as_bytes()), 32);
     }
 
     #[test]

@@ -1,10 +1,10 @@
 //! The `scheduler` cron: re-delivers due jobs from the outbox.
 use crate::config::Config;
 use crate::db::{As, Db};
-use crate::dispatch::{self, Delivered};
+use crate::dispatch::{self, Delivered, Delivery};
 use crate::error::ApiError;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Jobs one tick takes, and how long they stay leased to it.
 const BATCH: i64 = 50;
@@ -23,7 +23,8 @@ pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiEr
         return Ok(TickReport::default());
     }
     let args = json!({ "p_limit": BATCH, "p_lease_seconds": LEASE_SECS });
-    let due: Vec<Value> = Db::new(config).call("hangar_claim_due_jobs", &args, As::Service).await?;
+    // Each job's payload is its own JSON text: one that cannot be decoded fails alone.
+    let due: Vec<Delivery> = Db::new(config).call("hangar_claim_due_jobs", &args, As::Service).await?;
     let sends = due
         .into_iter()
         .map(|d| dispatch::deliver(config.clone(), d, request_id.to_string()));
