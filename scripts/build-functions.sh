@@ -63,7 +63,7 @@ for n in "${names[@]}"; do
     stale+=("$n")
     continue
   fi
-  newer="$(find "functions/$n" shared Cargo.toml Cargo.lock scripts/build-functions.sh \
+  newer="$(find "functions/$n" shared protocol Cargo.toml Cargo.lock scripts/build-functions.sh scripts/worker-entry.js \
     -path "functions/$n/build" -prune -o -newer "$stamp" -type f -print -quit 2>/dev/null)"
   [[ -n "$newer" ]] && stale+=("$n")
 done
@@ -99,6 +99,8 @@ if ((${#stale[@]})); then
     local n="$1" out="$CACHE/$1"
     rm -rf "$out"
     if (cd "functions/$n" && worker-build "${wb_profile[@]}" "${wb_opt[@]}" --out-dir "$out") >"$CACHE/$n.log" 2>&1; then
+      # The Worker's entry: a panic still answers the envelope (scripts/worker-entry.js).
+      cp scripts/worker-entry.js "$out/entry.js"
       # Sizes once, here (gzip -9 of every bundle on every run costs seconds):
       # what Cloudflare limits is the gzipped upload (wasm + JS).
       printf '%s %s %s %s\n' \

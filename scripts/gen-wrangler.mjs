@@ -11,7 +11,7 @@
 
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { deployConfig, ROOT } from "../tests/stack/config.mjs";
+import { deployConfig, rateLimits, ROOT } from "../tests/stack/config.mjs";
 
 // Per-function extras. aliases: more names the function answers to
 // (/functions/v1/<alias>, for URLs the frontend already uses). crons: cron
@@ -54,7 +54,7 @@ for (const name of functions) {
   out.push(
     `[env.${name}]`,
     `name = ${str(`hangar-${name}`)}`,
-    `main = ${str(`functions/${name}/build/index.js`)}`,
+    `main = ${str(`functions/${name}/build/entry.js`)}`,
     `compatibility_date = ${str(COMPATIBILITY_DATE)}`,
   );
   if (extra.routes !== false) {
@@ -75,6 +75,10 @@ for (const name of functions) {
   }
   out.push("", `[env.${name}.build]`, `command = ${str(`bash scripts/build-functions.sh release ${name}`)}`, "");
   if (extra.crons) out.push(`[env.${name}.triggers]`, `crons = [${extra.crons.map(str).join(", ")}]`, "");
+  for (const rl of rateLimits(name, vars)) {
+    out.push(`[[env.${name}.ratelimits]]`, `name = ${str(rl.name)}`, `namespace_id = ${str(rl.namespaceId)}`,
+      `simple = { limit = ${rl.limit}, period = 60 }`, "");
+  }
   out.push(`[env.${name}.vars]`);
   for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${str(v)}`);
   out.push("");

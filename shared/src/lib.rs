@@ -19,6 +19,7 @@ pub mod log;
 pub mod machines;
 pub mod models;
 pub mod privy;
+pub mod rate_limit;
 pub mod refresh;
 pub mod request;
 pub mod scheduler;

@@ -19,6 +19,8 @@ pub struct Call {
     pub request_id: String,
     /// Path segments after `/functions/v1/<name>/`, e.g. `["<id>"]` for `instances/<id>`.
     pub sub_path: Vec<String>,
+    /// The bearer token verified once, by `serve` (rate limits count per user).
+    pub(crate) verified: Option<Result<Caller, ApiError>>,
 }
 
 /// The authenticated caller, from a verified session (or Supabase Auth) token.
@@ -42,11 +44,12 @@ impl Call {
         bearer_token(self.header("authorization").as_deref())
     }
 
-    /// Verifies the bearer token as a Hangar session or Supabase Auth access token.
+    /// The bearer token as a verified Hangar session or Supabase Auth access token.
     pub fn caller(&self) -> Result<Caller, ApiError> {
-        let token = self.bearer().ok_or(ApiError::Unauthorized)?;
-        let claims = jwt::verify_session(&token, &self.config.jwt_secret)?;
-        Ok(Caller { claims, token })
+        match &self.verified {
+            Some(verified) => verified.clone(),
+            None => verify_caller(self.bearer(), &self.config.jwt_secret),
+        }
     }
 
     /// Only the service role may call this function (operators, cron stand-ins).
@@ -112,6 +115,12 @@ impl Call {
         let _: crate::domain::Empty = self.json().await?;
         Ok(())
     }
+}
+
+pub(crate) fn verify_caller(bearer: Option<String>, secret: &str) -> Result<Caller, ApiError> {
+    let token = bearer.ok_or(ApiError::Unauthorized)?;
+    let claims = jwt::verify_session(&token, secret)?;
+    Ok(Caller { claims, token })
 }
 
 pub fn bearer_token(header: Option<&str>) -> Option<String> {

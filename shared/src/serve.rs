@@ -59,6 +59,10 @@ where
     F: FnOnce(Call) -> Fut,
     Fut: Future<Output = Result<Reply, ApiError>>,
 {
+    // A panic's message and stack reach the Worker's log (the response is
+    // scripts/worker-entry.js's envelope: a wasm trap ends this request's Rust code).
+    static PANIC_HOOK: std::sync::Once = std::sync::Once::new();
+    PANIC_HOOK.call_once(|| std::panic::set_hook(Box::new(console_error_panic_hook::hook)));
     let started = clock::now_millis();
     let method = req.method();
     let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -89,8 +93,23 @@ where
         match config {
             Err(e) => Err(e),
             Ok(config) => {
-                let call = Call { req, env, ctx, config, request_id: request_id.clone(), sub_path };
-                handler(call).await
+                // Verified once: the rate limit counts per user, the handler reuses it.
+                let bearer = crate::request::bearer_token(header("authorization").as_deref());
+                let verified = bearer.is_some().then(|| crate::request::verify_caller(bearer, &config.jwt_secret));
+                let user = verified.as_ref().and_then(|v| v.as_ref().ok()).map(|c| c.claims.sub);
+                let key = crate::rate_limit::key(user, header("cf-connecting-ip").as_deref());
+                let test_panic = config.test_panic && header("x-hangar-test-panic").is_some();
+                match crate::rate_limit::check(&env, &key, method == Method::Post).await {
+                    Err(e) => Err(e),
+                    Ok(()) => {
+                        let call = Call { req, env, ctx, config, request_id: request_id.clone(), sub_path, verified };
+                        if test_panic {
+                            // Test stack only (HANGAR_TEST_PANIC=1): what does a panic answer?
+                            panic!("test-only panic inside a handler");
+                        }
+                        handler(call).await
+                    }
+                }
             }
         }
     };

@@ -26,6 +26,10 @@ export const LOCAL_DIR = join(ROOT, ".local");
 const LOCAL_JWT_SECRET = "hangar-local-dev-jwt-secret-not-for-production-0123456789";
 const LOCAL_RUNNER_SECRET = "hangar-local-dev-runner-secret-0123456789abcdef";
 
+const ALLOWED_IMAGES = ["aws", "gcp", "azure"]
+  .flatMap((p) => ["ubuntu-22.04", "ubuntu-24.04", "debian-12"].map((i) => `${p}:${i}`))
+  .join(",");
+
 export const VARIABLES = [
   { name: "HANGAR_VERSION", deploy: (c) => c.version, local: (c) => c.version },
   { name: "FUNCTIONS_URL", deploy: "https://api.hangar.example", local: (c) => c.functionsUrl },
@@ -65,7 +69,37 @@ export const VARIABLES = [
   { name: "RUNNER_MAX_ATTEMPTS", deploy: "5", local: () => "5" },
   // Tests wait for retries: a short first delay there (it doubles per attempt).
   { name: "RUNNER_RETRY_BASE_MS", deploy: "10000", local: (c) => (c.test ? "200" : "5000") },
+  // provider:image pairs a machine may boot (the runner keeps the same list).
+  {
+    name: "ALLOWED_IMAGES",
+    deploy: ALLOWED_IMAGES,
+    local: () => ALLOWED_IMAGES,
+  },
+  // Requests per minute (API.md §1): the rate-limiting bindings' limits, written into
+  // wrangler.toml by gen-wrangler.mjs (see RATE_LIMITS). The test stack sets them out of
+  // reach, so that a suite of hundreds of sign-ins from one address can run;
+  // tests/e2e/rate-limits.test.mjs starts Workers of its own with low limits.
+  { name: "RATE_LIMIT_EXCHANGE_PER_MIN", deploy: "10", local: (c) => (c.test ? "100000" : "10") },
+  { name: "RATE_LIMIT_CREATE_PER_MIN", deploy: "20", local: (c) => (c.test ? "100000" : "20") },
+  { name: "RATE_LIMIT_PER_MIN", deploy: "600", local: (c) => (c.test ? "100000" : "600") },
+  // The test stack proves what a panic answers (x-hangar-test-panic); never deployed on.
+  { name: "HANGAR_TEST_PANIC", deploy: "0", local: (c) => (c.test ? "1" : "0") },
 ];
+
+// The rate-limiting bindings of each function (see shared/src/rate_limit.rs): the
+// binding name, the variable holding its limit, and a namespace id unique per account.
+// exchange counts per client address; create-machine and instances add a create limit.
+export function rateLimits(fn, vars) {
+  if (fn === "runner-callback" || fn === "scheduler") return []; // the runner and cron
+  const list = [
+    { name: "RATE_LIMITER", namespaceId: fn === "exchange" ? "1001" : "1002",
+      limit: Number(vars[fn === "exchange" ? "RATE_LIMIT_EXCHANGE_PER_MIN" : "RATE_LIMIT_PER_MIN"]) },
+  ];
+  if (fn === "create-machine" || fn === "instances") {
+    list.push({ name: "CREATE_RATE_LIMITER", namespaceId: "1003", limit: Number(vars.RATE_LIMIT_CREATE_PER_MIN) });
+  }
+  return list;
+}
 
 // HS256 JWT, as Supabase's anon and service_role keys are: no `aud`, no `sub`.
 // Fixed iat/exp so the keys do not change between runs.

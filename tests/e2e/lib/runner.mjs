@@ -40,9 +40,12 @@ export const tick = () => control('/scheduled/scheduler');
 
 export const nowSecs = () => Math.floor(Date.now() / 1000);
 
-/** `t=<t>,v1=<hex HMAC-SHA256(secret, "<t>.<raw>")>` */
-export function signature(raw, t = nowSecs(), secret = env.RUNNER_SECRET) {
-  const v1 = createHmac('sha256', secret).update(`${t}.${raw}`).digest('hex');
+/** Each direction signs in its own context, so a body signed for one never verifies for the other. */
+export const CONTEXT = { webhook: 'hangar-webhook', callback: 'hangar-callback' };
+
+/** `t=<t>,v1=<hex HMAC-SHA256(secret, "<context>.<t>.<raw>")>` (a callback's, unless told). */
+export function signature(raw, t = nowSecs(), secret = env.RUNNER_SECRET, context = CONTEXT.callback) {
+  const v1 = createHmac('sha256', secret).update(`${context}.${t}.${raw}`).digest('hex');
   return `t=${t},v1=${v1}`;
 }
 
@@ -65,7 +68,7 @@ export async function sendWebhook(url, body, { t, secret } = {}) {
   const raw = JSON.stringify(body);
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'hangar-signature': signature(raw, t, secret) },
+    headers: { 'content-type': 'application/json', 'hangar-signature': signature(raw, t, secret, CONTEXT.webhook) },
     body: raw,
   });
   const text = await res.text();
