@@ -1,10 +1,14 @@
-//! Signed callbacks to `runner-callback`, with retries.
+//! Signed callbacks to `runner-callback`, with retries. Every report leaves through
+//! [`Callbacks::deliver_with`]: scrubbed of local paths and account ids (scrub.rs), cut to
+//! the Workers' body limit, signed with the callback context (a webhook signature can never
+//! pass for a callback, nor the reverse).
 //!
 //! One report keeps its signature across retries while it is fresh (< 240 s), so that a
 //! retry of a report that did arrive is recognised by the Worker as a replay (it keeps the
 //! signature of every report it applied) and applied once.
+use crate::scrub::Scrubber;
+use protocol::signing::{self, Direction};
 use serde_json::Value;
-use shared::signing;
 use std::time::Duration;
 
 /// The Workers take bodies of at most 64 KiB; reports are kept below this.
@@ -32,6 +36,7 @@ pub struct Callbacks {
     secret: String,
     retries: u32,
     backoff: Duration,
+    scrubber: Scrubber,
 }
 
 pub fn now_secs() -> i64 {
@@ -39,7 +44,7 @@ pub fn now_secs() -> i64 {
 }
 
 impl Callbacks {
-    pub fn new(secret: String, retries: u32, backoff: Duration) -> Callbacks {
+    pub fn new(secret: String, retries: u32, backoff: Duration, scrubber: Scrubber) -> Callbacks {
         let client = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(Duration::from_secs(5))
@@ -48,7 +53,7 @@ impl Callbacks {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("the HTTP client builds");
-        Callbacks { client, secret, retries, backoff }
+        Callbacks { client, secret, retries, backoff, scrubber }
     }
 
     async fn attempt(&self, url: &str, raw: &[u8], header: &str) -> Result<(), Attempt> {
@@ -80,11 +85,17 @@ impl Callbacks {
         self.deliver_with(url, body, self.retries).await
     }
 
+    /// What goes on the wire for `body`: scrubbed, then fitted to [`MAX_BODY`].
+    pub fn outgoing(&self, body: &Value) -> Vec<u8> {
+        let body = fit(self.scrubber.report(body.clone()));
+        serde_json::to_vec(&body).expect("a JSON value serialises")
+    }
+
     /// Sends `body`, retrying `retries` times with exponential back-off.
     pub async fn deliver_with(&self, url: &str, body: &Value, retries: u32) -> Delivery {
-        let raw = serde_json::to_vec(body).expect("a JSON value serialises");
+        let raw = self.outgoing(body);
         let mut t = now_secs();
-        let mut header = signing::sign(&self.secret, t, &raw);
+        let mut header = signing::sign(&self.secret, Direction::Callback, t, &raw);
         let mut last = String::new();
         for n in 0..=retries {
             if n > 0 {
@@ -93,7 +104,7 @@ impl Callbacks {
             }
             if now_secs() - t > RESIGN_AFTER_SECS {
                 t = now_secs();
-                header = signing::sign(&self.secret, t, &raw);
+                header = signing::sign(&self.secret, Direction::Callback, t, &raw);
             }
             match self.attempt(url, &raw, &header).await {
                 Ok(()) => return Delivery::Delivered,
@@ -131,7 +142,7 @@ pub fn fit(mut body: Value) -> Value {
         logs.drain(..dropped);
         if dropped > 0 {
             let message = format!("{dropped} earlier log lines were dropped to keep the report small");
-            logs.insert(0, serde_json::json!({"level": "warn", "message": message, "ts": crate::job::now_rfc3339()}));
+            logs.insert(0, serde_json::to_value(crate::job::log_line("warn", message)).expect("serialisable"));
         }
         body["logs"] = Value::Array(logs);
     }
@@ -204,5 +215,18 @@ mod tests {
         assert!(logs.last().unwrap()["message"].as_str().unwrap().starts_with("99:"));
         assert_eq!(fitted["result"]["truncated"], json!(true));
         assert_eq!(fitted["result"]["exitCode"], json!(0));
+    }
+
+    #[test]
+    fn outgoing_reports_are_scrubbed_then_fitted() {
+        let scrubber = Scrubber::new([(std::path::Path::new("/srv/work"), "<workdir>")]);
+        let c = Callbacks::new("s".into(), 0, Duration::ZERO, scrubber);
+        let body = json!({"jobId": "j", "status": "failed", "error": "in /srv/work/machines/m for 123456789012",
+            "result": {"stdout": "/srv/work ".repeat(20_000)}});
+        let out: Value = serde_json::from_slice(&c.outgoing(&body)).unwrap();
+        assert_eq!(out["error"], "in <workdir>/machines/m for <account>");
+        let stdout = out["result"]["stdout"].as_str().unwrap();
+        assert!(!stdout.contains("/srv/work") && stdout.starts_with("<workdir> <workdir>"));
+        assert!(c.outgoing(&body).len() <= MAX_BODY);
     }
 }

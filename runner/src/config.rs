@@ -1,4 +1,5 @@
 //! Configuration: environment variables, each with a matching command-line flag.
+use crate::allowlist::{ImageAllowlist, DEFAULT_ALLOWED_IMAGES};
 use clap::builder::BoolishValueParser;
 use clap::Parser;
 use std::net::SocketAddr;
@@ -8,31 +9,46 @@ use std::time::Duration;
 const LONG_ABOUT: &str = "\
 Hangar's provisioning runner. The Workers never run Terraform: each machine transition \
 becomes a job that is POSTed here as a signed webhook (API.md §5). The runner checks the \
-`Hangar-Signature` header (HMAC-SHA256 with RUNNER_SECRET, at most 300 s old), writes the \
+`Hangar-Signature` header (t=<unix s>,v1=<hex HMAC-SHA256(RUNNER_SECRET, \
+\"hangar-webhook.<t>.<raw body>\")>, at most 300 s off, exactly one t and one v1), writes the \
 job to its journal, answers 202 at once and runs the job in the background. It reports back \
-to the job's `callbackUrl` with callbacks signed the same way: first {status: running}, then \
-batches of log lines, then the final {status: succeeded|failed, outputs?, result?, error?}.
+to the job's `callbackUrl` with callbacks signed with the context \"hangar-callback\" instead \
+(so a signature is only ever valid in one direction): first {status: running}, then batches \
+of log lines, then the final {status: succeeded|failed, outputs?, result?, error?}.
 
 ENDPOINTS
   POST /  (or /webhook)  a signed job; 202 (also for a job id seen before, which is not run
-                         again), 401 for a missing, wrong or stale signature, 400 for a
-                         malformed job.
+                         again), 401 for a missing, malformed, wrong or stale signature, 400
+                         for a body that is not exactly a job (unknown fields are refused).
   GET  /health           {status: \"ok\", mode, running, queued}
+
+PARAMS
+  Each action reads exactly its own params, nothing else (an unknown key fails the job,
+  naming the key): create, start, stop, restart, terminate: {}; deploy: {deploymentId,
+  name, version, settings}; command: {command, args, timeoutSec (1..3600)}.
+
+TERMINATED MACHINES
+  Once a terminate of a machine succeeded, the runner remembers it (<RUNNER_WORKDIR>/gone/):
+  a later terminate of it succeeds without doing anything, any other job of it fails with
+  \"machine was terminated\" and is not run (webhooks may arrive out of order).
 
 MODES
   simulate   (the default when TERRAFORM_BIN is unset) No cloud is touched. Every step
              sleeps RUNNER_SIM_DELAY_MS. create answers ipAddress 192.0.2.<n> (derived from
              the machine id) and providerInstanceId sim-<uuid>; deploy and command answer
-             simulated results. `simulateFailure: true` in the machine's configuration or in
-             the job's params makes a job fail (a string or an array of action names limits
-             it to those actions).
+             simulated results. `simulateFailure: true` in the machine's configuration
+             makes a job fail (a string or an array of action names limits it to those
+             actions).
   terraform  (TERRAFORM_BIN set) Each machine has a working directory
              <RUNNER_WORKDIR>/machines/<machineId>/ holding its Terraform state (local
-             backend, so it survives restarts). On create, RUNNER_MODULES_DIR is copied into
-             it (module/) and a small root module (main.tf.json) calls
+             backend, so it survives restarts). A create whose provider:image is not in
+             ALLOWED_IMAGES fails before Terraform runs. On create, RUNNER_MODULES_DIR is
+             copied into it (module/) and a small root module (main.tf.json) calls
              module/<provider> with the contract variables, which are written to
              terraform.tfvars.json: machine_id, name, cpu, memory_mb, disk_gb, region, image,
-             ssh_public_key, agent_token, functions_url, power_state. The runner runs
+             ssh_public_key, agent_token, functions_url, power_state, and ports (from the
+             machine's configuration.ports: at most 20 port numbers, default []; anything
+             else fails the job). The runner runs
              `terraform init` and `terraform apply -json` (power_state running for
              create/start, stopped for stop; restart applies stopped then running) or
              `terraform destroy -json` for terminate, streams every JSON line as a log entry
@@ -45,6 +61,13 @@ MODES
              shell-quoted) with params.timeoutSec and reports {exitCode, stdout, stderr}. A
              non-zero exit still succeeds (the command ran); an SSH failure (exit 255) or a
              timeout fails the job.
+
+WHAT REPORTS NEVER CARRY
+  The runner's local paths (RUNNER_WORKDIR, RUNNER_MODULES_DIR, TERRAFORM_BIN, RUNNER_SSH_KEY,
+  TF_PLUGIN_CACHE_DIR, HOME) and cloud account identifiers (AWS account ids, also in ARNs;
+  GCP projects/<id>, project numbers and service-account domains; Azure subscriptions/<id>
+  and subscription or tenant GUIDs) are replaced by <workdir>, <modules>, ..., <account> in
+  every report's log messages, error and result before it is sent.
 
 DURABILITY
   A job is journaled as <RUNNER_WORKDIR>/jobs/<jobId>.json before the 202. When its final
@@ -131,6 +154,11 @@ pub struct Config {
     /// On SIGINT/SIGTERM, how long running jobs may take to finish.
     #[arg(long, env = "RUNNER_SHUTDOWN_GRACE_SECS", default_value_t = 60)]
     pub shutdown_grace_secs: u64,
+
+    /// Terraform mode: the provider:image pairs a create may use, comma-separated (split at
+    /// the first ':'; an image may contain ':'). Any other create fails before Terraform runs.
+    #[arg(long, env = "ALLOWED_IMAGES", default_value = DEFAULT_ALLOWED_IMAGES, value_parser = ImageAllowlist::parse)]
+    pub allowed_images: ImageAllowlist,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +230,17 @@ mod tests {
         assert_eq!(parse(&["--terraform-bin", "/x", "--simulate", "false"]).mode(), Ok(Mode::Terraform));
         assert_eq!(parse(&["--terraform-bin", "/x", "--simulate"]).mode(), Ok(Mode::Simulate));
         assert_eq!(parse(&["--terraform-bin", "/x", "--simulate", "yes"]).mode(), Ok(Mode::Simulate));
+    }
+
+    #[test]
+    fn allowed_images() {
+        if std::env::var_os("ALLOWED_IMAGES").is_none() {
+            assert_eq!(parse(&[]).allowed_images, ImageAllowlist::default());
+        }
+        let c = parse(&["--allowed-images", "aws:ami-1,gcp:family/debian-12:v2"]);
+        assert!(c.allowed_images.allows("gcp", "family/debian-12:v2"));
+        assert!(!c.allowed_images.allows("aws", "ubuntu-22.04"));
+        assert!(Config::from_args(["hangar-runner", "--secret", "s", "--allowed-images", "aws"]).is_err());
     }
 
     #[test]

@@ -3,7 +3,10 @@
 //! - `jobs/<jobId>.final.json`: its final report `{callbackUrl, body}`, written before it is
 //!   sent and kept until it was delivered;
 //! - `done/<jobId>`: a finished job (kept [`DONE_TTL`]), so a redelivery is not run again;
-//! - `rejected/<jobId>.json`: a final report the Worker refused for good (for an operator).
+//! - `rejected/<jobId>.json`: a final report the Worker refused for good (for an operator);
+//! - `gone/<machineId>`: a machine whose terminate succeeded here (kept for good). Webhooks
+//!   can arrive out of order (the Worker may hand over a create or start just before a
+//!   delete): no later job may bring such a machine back, even after a restart.
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -77,7 +80,7 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 impl Journal {
     /// Opens (and creates) the journal under `workdir`.
     pub fn open(workdir: &Path) -> io::Result<Journal> {
-        for sub in ["jobs", "done", "machines"] {
+        for sub in ["jobs", "done", "machines", "gone"] {
             fs::create_dir_all(workdir.join(sub))?;
             #[cfg(unix)]
             fs::set_permissions(workdir.join(sub), std::os::unix::fs::PermissionsExt::from_mode(0o700))?;
@@ -95,6 +98,21 @@ impl Journal {
 
     pub fn done_path(&self, id: &str) -> PathBuf {
         self.root.join("done").join(id)
+    }
+
+    pub fn gone_path(&self, machine_id: &str) -> PathBuf {
+        self.root.join("gone").join(machine_id)
+    }
+
+    /// Remembers that a terminate of this machine succeeded.
+    pub fn mark_terminated(&self, machine_id: &str, job_id: &str) -> io::Result<()> {
+        let marker = serde_json::json!({"jobId": job_id, "terminatedAt": crate::job::now_rfc3339()});
+        atomic_write(&self.gone_path(machine_id), marker.to_string().as_bytes())
+    }
+
+    /// Whether a terminate of this machine succeeded here before.
+    pub fn is_terminated(&self, machine_id: &str) -> bool {
+        self.gone_path(machine_id).exists()
     }
 
     /// Records a job before it is acknowledged; `Duplicate` when the id was seen before
@@ -239,5 +257,15 @@ mod tests {
         assert!(tmp.path().join("jobs/corrupt/d.final.json").exists());
         assert!(matches!(again.admit("b", b"{}").unwrap(), Admission::Duplicate));
         assert_eq!(again.prune_done(), 0);
+    }
+
+    #[test]
+    fn terminated_machines_are_remembered() {
+        let tmp = tempfile::tempdir().unwrap();
+        let j = Journal::open(tmp.path()).unwrap();
+        assert!(!j.is_terminated("m"));
+        j.mark_terminated("m", "job-1").unwrap();
+        assert!(j.is_terminated("m") && !j.is_terminated("n"));
+        assert!(Journal::open(tmp.path()).unwrap().is_terminated("m"), "survives a restart");
     }
 }

@@ -2,6 +2,7 @@
 //! Terraform (or a simulation) and SSH, and reports back with signed callbacks.
 //! `start` runs one in-process (the binary and the tests use it).
 
+pub mod allowlist;
 pub mod callback;
 pub mod config;
 pub mod job;
@@ -10,6 +11,7 @@ pub mod logging;
 pub mod pool;
 pub mod process;
 pub mod report;
+pub mod scrub;
 pub mod server;
 pub mod simulate;
 pub mod ssh;
@@ -67,6 +69,27 @@ impl Runner {
     }
 }
 
+/// What the reports must not reveal of this runner's file system (scrub.rs). Paths are
+/// absolute by now.
+fn scrubber(config: &Config) -> scrub::Scrubber {
+    let env_path = |name: &str| std::env::var_os(name).map(std::path::PathBuf::from);
+    let mut paths: Vec<(std::path::PathBuf, &str)> =
+        vec![(config.workdir.clone(), "<workdir>"), (config.modules_dir.clone(), "<modules>")];
+    if let Some(bin) = &config.terraform_bin {
+        paths.push((bin.clone(), "<terraform>"));
+    }
+    if let Some(key) = &config.ssh_key {
+        paths.push((key.clone(), "<ssh-key>"));
+    }
+    if let Some(cache) = env_path("TF_PLUGIN_CACHE_DIR") {
+        paths.push((cache, "<plugin-cache>"));
+    }
+    if let Some(home) = env_path("HOME") {
+        paths.push((home, "<home>"));
+    }
+    scrub::Scrubber::new(paths.iter().map(|(p, l)| (p.as_path(), *l)))
+}
+
 /// Starts a runner: opens the journal, reports what a previous run left, listens.
 pub async fn start(mut config: Config) -> Result<Runner, String> {
     let mode = config.validate()?;
@@ -90,6 +113,7 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
     let pruned = journal.prune_done();
     let left = journal.recover().map_err(|e| format!("cannot read the journal in {}: {e}", workdir.display()))?;
 
+    let scrubber = scrubber(&config);
     let executor = match mode {
         Mode::Simulate => Executor::Simulate { delay: config.sim_delay() },
         Mode::Terraform => {
@@ -97,8 +121,11 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
             if !config.modules_dir.is_dir() {
                 log_event!("warn", "config", {"message": format!("RUNNER_MODULES_DIR {} is not a directory", config.modules_dir.display())});
             }
+            if config.allowed_images.is_empty() {
+                log_event!("warn", "config", {"message": "ALLOWED_IMAGES is empty: every create will fail"});
+            }
             Executor::Terraform {
-                terraform: terraform::Terraform::new(bin, config.modules_dir.clone(), workdir.clone()),
+                terraform: terraform::Terraform::new(bin, config.modules_dir.clone(), workdir.clone(), config.allowed_images.clone()),
                 ssh: ssh::Ssh {
                     bin: config.ssh_bin.clone(),
                     key: config.ssh_key.clone(),
@@ -117,6 +144,7 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
             config.secret.clone(),
             config.callback_retries,
             Duration::from_millis(config.callback_backoff_ms),
+            scrubber,
         )),
         log_batch: config.log_batch as usize,
         log_flush: Duration::from_millis(config.log_flush_ms),
@@ -158,7 +186,7 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
         log_event!("warn", "job_recovered", {"jobId": id, "report": "failed", "error": pool::RESTARTED});
         let ctx2 = ctx.clone();
         tracker.spawn(async move {
-            let logs = vec![job::LogEntry::new("error", pool::RESTARTED)];
+            let logs = vec![job::log_line("error", pool::RESTARTED)];
             pool::finish(&ctx2, &id, &url, job::Outcome::failed(pool::RESTARTED), logs).await
         });
     }

@@ -1,14 +1,22 @@
 //! Running jobs: at most RUNNER_CONCURRENCY at once, one at a time per machine, in arrival
 //! order; then the final report (saved, sent with retries, re-sent until delivered).
-use crate::callback::{self, Callbacks, Delivery};
+//!
+//! Before a job runs, two checks that need no executor (`precheck`):
+//! - once a terminate of a machine succeeded here, a later job of that machine is not run:
+//!   a terminate succeeds at once, anything else fails with [`TERMINATED`] (webhooks can
+//!   arrive out of order; nothing may rebuild a machine the Worker has deleted);
+//! - the job's params must be exactly its action's (protocol::payload::Params), else it
+//!   fails with an error that names the key.
+use crate::callback::{Callbacks, Delivery};
 use crate::config::Mode;
-use crate::job::{Action, Job, LogEntry, Outcome};
+use crate::job::{log_line, Action, Job, LogEntry, Outcome, Params};
 use crate::journal::{Journal, SavedFinal};
 use crate::report::{self, Batching, LogSink};
 use crate::simulate;
 use crate::ssh::Ssh;
 use crate::terraform::Terraform;
-use serde_json::{json, Value};
+use protocol::payload::{Callback, JobStatus};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,7 +27,10 @@ use tokio_util::task::TaskTracker;
 
 pub const RESTARTED: &str = "runner restarted while the job was running";
 pub const SHUT_DOWN: &str = "runner shut down before the job started";
+pub const TERMINATED: &str = "machine was terminated";
 
+// One per runner: the size difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Executor {
     Simulate { delay: Duration },
     Terraform { terraform: Terraform, ssh: Ssh },
@@ -33,14 +44,12 @@ impl Executor {
         }
     }
 
-    async fn run(&self, job: &Job, log: &LogSink) -> Outcome {
-        match self {
-            Executor::Simulate { delay } => simulate::run(job, log, *delay).await,
-            Executor::Terraform { terraform, ssh } => match job.action {
-                Action::Deploy => ssh.deploy(job, log).await,
-                Action::Command => ssh.command_job(job, log).await,
-                _ => terraform.run(job, log).await,
-            },
+    async fn run(&self, job: &Job, params: &Params, log: &LogSink) -> Outcome {
+        match (self, params) {
+            (Executor::Simulate { delay }, _) => simulate::run(job, params, log, *delay).await,
+            (Executor::Terraform { ssh, .. }, Params::Deploy(p)) => ssh.deploy(job, p, log).await,
+            (Executor::Terraform { ssh, .. }, Params::Command(p)) => ssh.command_job(job, p, log).await,
+            (Executor::Terraform { terraform, .. }, Params::Lifecycle) => terraform.run(job, log).await,
         }
     }
 }
@@ -142,13 +151,51 @@ impl Pool {
     }
 }
 
+/// What is decided before a job runs.
+enum Precheck {
+    /// Run it with these params.
+    Run(Params),
+    /// Do not run it: this is its outcome, and the line that says why.
+    Settled(Outcome, LogEntry),
+}
+
+fn precheck(ctx: &Ctx, job: &Job) -> Precheck {
+    if ctx.journal.is_terminated(&job.machine.id) {
+        return if job.action == Action::Terminate {
+            let line = log_line("info", format!("machine {} was already terminated by this runner; nothing to do", job.machine.id));
+            Precheck::Settled(Outcome::succeeded(), line)
+        } else {
+            let line = log_line("error", format!("{} refused: {TERMINATED}", job.action));
+            Precheck::Settled(Outcome::failed(TERMINATED), line)
+        };
+    }
+    match job.params() {
+        Ok(params) => Precheck::Run(params),
+        Err(e) => Precheck::Settled(Outcome::failed(e.to_string()), log_line("error", e.to_string())),
+    }
+}
+
 /// Runs a job with its reporter; returns the outcome and the log lines not yet delivered.
 async fn execute(ctx: &Arc<Ctx>, job: &Job) -> (Outcome, Vec<LogEntry>) {
+    let params = match precheck(ctx, job) {
+        Precheck::Run(params) => params,
+        Precheck::Settled(outcome, line) => return (outcome, vec![line]),
+    };
+    let outcome_and_logs = run_reported(ctx, job, params).await;
+    if job.action == Action::Terminate && outcome_and_logs.0.ok {
+        if let Err(e) = ctx.journal.mark_terminated(&job.machine.id, &job.job_id) {
+            crate::log_event!("error", "journal_error", {"jobId": job.job_id, "machineId": job.machine.id, "error": e.to_string()});
+        }
+    }
+    outcome_and_logs
+}
+
+async fn run_reported(ctx: &Arc<Ctx>, job: &Job, params: Params) -> (Outcome, Vec<LogEntry>) {
     let batching = Batching { lines: ctx.log_batch, flush: ctx.log_flush };
     let (sink, reporter) = report::start(ctx.callbacks.clone(), batching, job.job_id.clone(), job.callback_url.clone());
     // In a task of its own, so that a panic becomes a failed job rather than a lost one.
     let (ctx2, job2, sink2) = (ctx.clone(), job.clone(), sink.clone());
-    let outcome = match tokio::spawn(async move { ctx2.executor.run(&job2, &sink2).await }).await {
+    let outcome = match tokio::spawn(async move { ctx2.executor.run(&job2, &params, &sink2).await }).await {
         Ok(outcome) => outcome,
         Err(e) => {
             crate::log_event!("error", "job_panicked", {"jobId": job.job_id, "error": e.to_string()});
@@ -161,22 +208,18 @@ async fn execute(ctx: &Arc<Ctx>, job: &Job) -> (Outcome, Vec<LogEntry>) {
     (outcome, unsent)
 }
 
-/// The final report of a job.
+/// The final report of a job (scrubbed and fitted to size when it is sent).
 pub fn final_body(job_id: &str, outcome: &Outcome, logs: Vec<LogEntry>) -> Value {
-    let mut body = json!({"jobId": job_id, "status": outcome.status()});
-    if let Some(outputs) = &outcome.outputs {
-        body["outputs"] = json!(outputs);
-    }
-    if !logs.is_empty() {
-        body["logs"] = json!(logs);
-    }
-    if let Some(result) = &outcome.result {
-        body["result"] = result.clone();
-    }
-    if let Some(error) = &outcome.error {
-        body["error"] = json!(error);
-    }
-    callback::fit(body)
+    let status = if outcome.ok { JobStatus::Succeeded } else { JobStatus::Failed };
+    let report = Callback {
+        job_id: job_id.to_string(),
+        status,
+        outputs: outcome.outputs.clone(),
+        logs,
+        result: outcome.result.clone(),
+        error: outcome.error.clone(),
+    };
+    serde_json::to_value(&report).expect("serialisable")
 }
 
 /// Saves, then delivers the final report; on failure keeps re-sending it in the background.

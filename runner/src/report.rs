@@ -2,8 +2,8 @@
 //! batches (RUNNER_LOG_BATCH lines, or whatever is pending after RUNNER_LOG_FLUSH_MS).
 //! Lines that could not be delivered are handed back to go with the final report.
 use crate::callback::{Callbacks, Delivery};
-use crate::job::LogEntry;
-use serde_json::json;
+use crate::job::{log_line, LogEntry};
+use protocol::payload::{Callback, JobStatus};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -25,15 +25,15 @@ impl LogSink {
     }
 
     pub fn info(&self, message: impl Into<String>) {
-        self.entry(LogEntry::new("info", message));
+        self.entry(log_line("info", message));
     }
 
     pub fn warn(&self, message: impl Into<String>) {
-        self.entry(LogEntry::new("warn", message));
+        self.entry(log_line("warn", message));
     }
 
     pub fn error(&self, message: impl Into<String>) {
-        self.entry(LogEntry::new("error", message));
+        self.entry(log_line("error", message));
     }
 
     /// A sink whose lines go nowhere but to the returned receiver (tests, tools).
@@ -54,10 +54,9 @@ pub fn start(callbacks: Arc<Callbacks>, batching: Batching, job_id: String, url:
     let (sink, mut rx) = LogSink::detached();
     let task = tokio::spawn(async move {
         let send = |logs: Option<&[LogEntry]>| {
-            let mut body = json!({"jobId": job_id, "status": "running"});
-            if let Some(logs) = logs {
-                body["logs"] = json!(logs);
-            }
+            let mut report = Callback::new(job_id.clone(), JobStatus::Running);
+            report.logs = logs.map(<[LogEntry]>::to_vec).unwrap_or_default();
+            let body = serde_json::to_value(&report).expect("serialisable");
             let callbacks = callbacks.clone();
             let url = url.clone();
             async move { callbacks.deliver(&url, &body).await }

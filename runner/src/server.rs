@@ -1,6 +1,8 @@
 //! The HTTP side: `POST /` (or `/webhook`) takes signed jobs, `GET /health` reports.
+//! A webhook must carry a signature made for the webhook direction (a callback's signature
+//! is refused as a mismatch) and a body that is exactly the wire contract (`protocol`).
 use crate::callback::now_secs;
-use crate::job::Job;
+use crate::job::{self, Job};
 use crate::journal::Admission;
 use crate::pool::Pool;
 use axum::body::Bytes;
@@ -10,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use shared::signing::{self, SignatureError};
+use protocol::signing::{self, Direction};
 use std::sync::Arc;
 
 /// Jobs are small (the machine's configuration is at most 16 KiB).
@@ -54,13 +56,8 @@ async fn health(State(app): State<App>) -> Response {
 
 async fn webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Response {
     let header = headers.get(signing::HEADER).and_then(|v| v.to_str().ok());
-    if let Err(e) = signing::verify(&app.secret, header, &body, now_secs()) {
-        let reason = match e {
-            SignatureError::Missing => "missing",
-            SignatureError::Malformed => "malformed",
-            SignatureError::Stale => "stale",
-            SignatureError::Mismatch => "mismatch",
-        };
+    if let Err(e) = signing::verify(&app.secret, Direction::Webhook, header, &body, now_secs()) {
+        let reason = e.reason();
         crate::log_event!("warn", "webhook_refused", {"reason": reason, "bytes": body.len()});
         let message = format!("Invalid {} header ({reason})", signing::HEADER);
         return error(StatusCode::UNAUTHORIZED, "unauthorized", &message, json!({"reason": reason}));
@@ -76,7 +73,7 @@ async fn webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
             return error(StatusCode::BAD_REQUEST, code, &format!("Not a job: {e}"), Value::Null);
         }
     };
-    if let Err((field, why)) = job.validate() {
+    if let Err((field, why)) = job::validate(&job) {
         crate::log_event!("warn", "webhook_invalid", {"jobId": job.job_id, "field": field, "error": why});
         return error(StatusCode::BAD_REQUEST, "validation_error", &format!("`{field}` {why}"), json!({"field": field}));
     }

@@ -1,5 +1,6 @@
-//! Simulate mode: no cloud, every step sleeps RUNNER_SIM_DELAY_MS.
-use crate::job::{Action, Job, Outcome, Outputs};
+//! Simulate mode: no cloud, every step sleeps RUNNER_SIM_DELAY_MS. It reads the same
+//! typed params as the real executors, so the e2e suite exercises the real contract.
+use crate::job::{Action, Job, Outcome, Outputs, Params};
 use crate::report::LogSink;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -14,11 +15,12 @@ pub fn sim_ip(machine_id: &str) -> String {
     format!("192.0.2.{}", h % 254 + 1)
 }
 
-/// Whether `simulateFailure` (params first, then the machine's configuration) asks this
-/// action to fail: `true`, the action's name, or an array holding it.
+/// Whether `machine.configuration.simulateFailure` asks this action to fail: `true`, the
+/// action's name, or an array holding it. Only the machine's configuration is read: params
+/// are the action's own contract and carry no flags.
 pub fn failure_requested(job: &Job) -> bool {
     let action = job.action.as_str();
-    match job.flag("simulateFailure") {
+    match job.machine.configuration.get("simulateFailure") {
         Some(Value::Bool(b)) => *b,
         Some(Value::String(s)) => s == action,
         Some(Value::Array(a)) => a.iter().any(|v| v.as_str() == Some(action)),
@@ -26,28 +28,10 @@ pub fn failure_requested(job: &Job) -> bool {
     }
 }
 
-/// `params.protocolConfig.<key>` or `params.<key>` as a string.
-pub fn param<'a>(job: &'a Job, key: &str) -> Option<&'a str> {
-    job.params.get("protocolConfig").and_then(|p| p.get(key)).or_else(|| job.params.get(key)).and_then(Value::as_str)
-}
-
-pub fn command_words(job: &Job) -> Result<(String, Vec<String>), String> {
-    let command = job.params.get("command").and_then(Value::as_str).filter(|c| !c.is_empty());
-    let command = command.ok_or("command: params.command is required")?;
-    let args = match job.params.get("args") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Array(a)) => {
-            a.iter().map(|v| v.as_str().map(str::to_string).ok_or("command: params.args must hold strings")).collect::<Result<_, _>>()?
-        }
-        Some(_) => return Err("command: params.args must be an array of strings".into()),
-    };
-    Ok((command.to_string(), args))
-}
-
-pub async fn run(job: &Job, log: &LogSink, delay: Duration) -> Outcome {
+pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> Outcome {
     let m = &job.machine;
     let step = || tokio::time::sleep(delay);
-    let name = m.name();
+    let name = m.name.as_str();
     if failure_requested(job) {
         log.info(format!("simulate: {} {name}", job.action.as_str()));
         step().await;
@@ -56,8 +40,7 @@ pub async fn run(job: &Job, log: &LogSink, delay: Duration) -> Outcome {
     }
     match job.action {
         Action::Create => {
-            let tier = m.tier.as_deref().unwrap_or("?");
-            let region = m.region.as_deref().unwrap_or("?");
+            let (tier, region) = (&m.tier, &m.region);
             log.info(format!("simulate: provisioning {name} ({tier}) in {region}"));
             step().await;
             let id = format!("sim-{}", uuid::Uuid::new_v4());
@@ -88,34 +71,41 @@ pub async fn run(job: &Job, log: &LogSink, delay: Duration) -> Outcome {
             log.info(format!("simulate: {name} is running"));
             Outcome::succeeded()
         }
-        Action::Deploy => {
-            let (Some(protocol), Some(version)) = (param(job, "name"), param(job, "version")) else {
-                return Outcome::failed("deploy: params.name and params.version are required");
-            };
-            if !crate::ssh::valid_label(protocol) || !crate::ssh::valid_label(version) {
-                return Outcome::failed("deploy: name and version must be 1 to 64 characters of letters, digits and ._-");
+        Action::Deploy | Action::Command => match params {
+            Params::Deploy(p) => {
+                let (protocol, version) = (&p.name, &p.version);
+                log.info(format!("simulate: deploying {protocol} {version} to {name}"));
+                step().await;
+                log.info(format!("simulate: wrote /etc/hangar/protocols/{protocol}.json"));
+                Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}))
             }
-            log.info(format!("simulate: deploying {protocol} {version} to {name}"));
-            step().await;
-            log.info(format!("simulate: wrote /etc/hangar/protocols/{protocol}.json"));
-            Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}))
-        }
-        Action::Command => {
-            let (command, args) = match command_words(job) {
-                Ok(words) => words,
-                Err(e) => return Outcome::failed(e),
-            };
-            let line = std::iter::once(command.as_str()).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
-            log.info(format!("simulate: running `{line}` on {name}"));
-            step().await;
-            Outcome::succeeded().with_result(json!({"exitCode": 0, "stdout": format!("simulated: {line}"), "stderr": ""}))
-        }
+            Params::Command(p) => {
+                let line = std::iter::once(p.command.as_str()).chain(p.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+                log.info(format!("simulate: running `{line}` on {name}"));
+                step().await;
+                Outcome::succeeded().with_result(json!({"exitCode": 0, "stdout": format!("simulated: {line}"), "stderr": ""}))
+            }
+            Params::Lifecycle => Outcome::failed(format!("internal: {} without its params", job.action)),
+        },
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn simulate_failure_is_read_from_the_configuration_only() {
+        let raw = serde_json::json!({"jobId": "j", "action": "stop", "attempt": 1, "params": {}, "callbackUrl": "http://x/",
+            "machine": {"id": "m", "name": "n", "tier": "dev.small", "cpu": 1, "memoryMb": 1, "diskGb": 1, "provider": "aws",
+              "region": "r", "image": "i", "configuration": {}}});
+        let mut job: Job = serde_json::from_value(raw).unwrap();
+        assert!(!failure_requested(&job));
+        for (flag, fails) in [(json!(true), true), (json!("stop"), true), (json!(["start", "stop"]), true), (json!("start"), false), (json!(1), false)] {
+            job.machine.configuration.insert("simulateFailure".into(), flag.clone());
+            assert_eq!(failure_requested(&job), fails, "{flag}");
+        }
+    }
 
     #[test]
     fn ips_are_stable_and_in_range() {

@@ -1,8 +1,9 @@
-//! deploy and command over SSH (Terraform mode).
+//! deploy and command over SSH (Terraform mode). Both read their typed params
+//! (protocol::payload::{DeployParams, CommandParams}), checked before they run.
 use crate::job::{Job, Outcome};
 use crate::process::{self, shell_quote, Spec};
 use crate::report::LogSink;
-use crate::simulate::{command_words, param};
+use protocol::payload::{CommandParams, DeployParams};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,8 +11,6 @@ use tokio::process::Command;
 
 /// stdout and stderr of a command are kept up to this many bytes each.
 pub const MAX_OUTPUT: usize = 64 * 1024;
-/// params.timeoutSec when absent (the Worker always sends one).
-const DEFAULT_TIMEOUT_SECS: u64 = 300;
 /// deploy's script is short: it gets this long.
 const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -31,11 +30,6 @@ fn deploy_script(name: &str) -> String {
         "cat \"$dir/$name.json\"",
     ]
     .join("; ")
-}
-
-/// Protocol names and versions: 1–64 of `[A-Za-z0-9._-]`, not starting with a dot.
-pub fn valid_label(s: &str) -> bool {
-    (1..=64).contains(&s.len()) && !s.starts_with('.') && s.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
 }
 
 pub struct Ssh {
@@ -77,24 +71,16 @@ impl Ssh {
         Ok((cmd, target))
     }
 
-    pub async fn deploy(&self, job: &Job, log: &LogSink) -> Outcome {
-        let (Some(name), Some(version)) = (param(job, "name"), param(job, "version")) else {
-            return Outcome::failed("deploy: params.name and params.version are required");
-        };
-        if !valid_label(name) || !valid_label(version) {
-            return Outcome::failed("deploy: name and version must be 1 to 64 characters of letters, digits and ._-");
-        }
-        let settings = job.params.get("protocolConfig").and_then(|p| p.get("settings")).or_else(|| job.params.get("settings"));
-        let mut config = json!({
+    pub async fn deploy(&self, job: &Job, p: &DeployParams, log: &LogSink) -> Outcome {
+        let (name, version) = (p.name.as_str(), p.version.as_str());
+        let config = json!({
             "name": name,
             "version": version,
-            "settings": settings.cloned().unwrap_or(serde_json::Value::Null),
+            "settings": p.settings,
+            "deploymentId": p.deployment_id,
             "jobId": job.job_id,
             "deployedAt": crate::job::now_rfc3339(),
         });
-        if let Some(id) = job.params.get("deploymentId") {
-            config["deploymentId"] = id.clone();
-        }
         let (cmd, target) = match self.command(job, &deploy_script(name)) {
             Ok(c) => c,
             Err(e) => return Outcome::failed(e),
@@ -120,13 +106,9 @@ impl Ssh {
         }
     }
 
-    pub async fn command_job(&self, job: &Job, log: &LogSink) -> Outcome {
-        let (command, args) = match command_words(job) {
-            Ok(words) => words,
-            Err(e) => return Outcome::failed(e),
-        };
-        let timeout = job.params.get("timeoutSec").and_then(|t| t.as_u64()).unwrap_or(DEFAULT_TIMEOUT_SECS).clamp(1, 3600);
-        let remote = std::iter::once(&command).chain(&args).map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
+    pub async fn command_job(&self, job: &Job, p: &CommandParams, log: &LogSink) -> Outcome {
+        let (command, args, timeout) = (&p.command, &p.args, u64::from(p.timeout_sec));
+        let remote = std::iter::once(command).chain(args).map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ");
         let (cmd, target) = match self.command(job, &remote) {
             Ok(c) => c,
             Err(e) => return Outcome::failed(e),
@@ -164,14 +146,6 @@ impl Ssh {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn labels() {
-        assert!(valid_label("eth-2.0_x"));
-        assert!(!valid_label(".."));
-        assert!(!valid_label("a/b"));
-        assert!(!valid_label(""));
-    }
 
     #[test]
     fn deploy_script_quotes_the_name() {

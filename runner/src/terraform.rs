@@ -5,9 +5,15 @@
 //!   variables and passes its outputs `ip_address` and `instance_id` through;
 //! - `terraform.tfvars.json`: the contract variables (mode 0600: it holds the agent token);
 //! - `terraform.tfstate`: the state (local backend), which survives restarts of the runner.
-use crate::job::{Action, Job, LogEntry, Outcome, Outputs};
+//!
+//! Before any Terraform runs, a create's provider:image must be in ALLOWED_IMAGES and every
+//! job's `machine.configuration.ports` must be valid (it becomes the `ports` variable, the
+//! machine's firewall openings besides SSH).
+use crate::allowlist::ImageAllowlist;
+use crate::job::{log_line, log_line_at, Action, Job, LogEntry, Outcome, Outputs};
 use crate::process::{self, Spec};
 use crate::report::LogSink;
+use protocol::payload::LogLevel;
 use serde_json::{json, Map, Value};
 use std::collections::VecDeque;
 use std::io;
@@ -15,7 +21,7 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// The variables every module takes (API.md §5, terraform/*/variables.tf).
-pub const CONTRACT: [&str; 11] = [
+pub const CONTRACT: [&str; 12] = [
     "machine_id",
     "name",
     "cpu",
@@ -27,12 +33,14 @@ pub const CONTRACT: [&str; 11] = [
     "agent_token",
     "functions_url",
     "power_state",
+    "ports",
 ];
 
 pub struct Terraform {
     pub bin: PathBuf,
     pub modules_dir: PathBuf,
     pub workdir: PathBuf,
+    pub allowed_images: ImageAllowlist,
     /// `terraform init` of several machines at once could race on the shared plugin cache
     /// (Terraform does not promise it is safe): inits run one at a time.
     init_lock: tokio::sync::Mutex<()>,
@@ -55,7 +63,7 @@ pub fn parse_line(line: &str) -> Option<(LogEntry, Option<String>)> {
     }
     let parsed = serde_json::from_str::<Map<String, Value>>(line).ok().filter(|o| o.contains_key("@message"));
     let Some(o) = parsed else {
-        return Some((LogEntry::new("info", line), None));
+        return Some((log_line("info", line), None));
     };
     let level = o.get("@level").and_then(Value::as_str).unwrap_or("info");
     let mut message = o.get("@message").and_then(Value::as_str).unwrap_or_default().to_string();
@@ -69,8 +77,8 @@ pub fn parse_line(line: &str) -> Option<(LogEntry, Option<String>)> {
         .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
         .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_else(crate::job::now_rfc3339);
-    let entry = LogEntry::at(level, message, ts);
-    let error = (entry.level == "error").then(|| entry.message.clone());
+    let entry = log_line_at(level, message, ts);
+    let error = (entry.level == LogLevel::Error).then(|| entry.message.clone());
     Some((entry, error))
 }
 
@@ -94,7 +102,11 @@ pub fn root_module(provider: &str) -> Value {
     let mut call = Map::new();
     call.insert("source".into(), json!(format!("./module/{provider}")));
     for v in CONTRACT {
-        let decl = if v == "agent_token" { json!({"sensitive": true}) } else { json!({}) };
+        let decl = match v {
+            "agent_token" => json!({"sensitive": true}),
+            "ports" => json!({"type": "list(number)", "default": []}),
+            _ => json!({}),
+        };
         variables.insert(v.into(), decl);
         call.insert(v.into(), json!(format!("${{var.{v}}}")));
     }
@@ -142,13 +154,18 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
+/// The machine's `terraform.tfvars.json` as last written, if any.
+fn previous_tfvars(dir: &Path) -> Option<Value> {
+    std::fs::read(dir.join("terraform.tfvars.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
 fn valid_provider(p: &str) -> bool {
     (1..=32).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 impl Terraform {
-    pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf) -> Terraform {
-        Terraform { bin, modules_dir, workdir, init_lock: tokio::sync::Mutex::new(()) }
+    pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf, allowed_images: ImageAllowlist) -> Terraform {
+        Terraform { bin, modules_dir, workdir, allowed_images, init_lock: tokio::sync::Mutex::new(()) }
     }
 
     async fn init(&self, dir: &Path, log: &LogSink) -> Result<(), String> {
@@ -172,30 +189,34 @@ impl Terraform {
 
     async fn try_run(&self, job: &Job, log: &LogSink) -> Result<Outcome, String> {
         let dir = self.machine_dir(&job.machine.id);
+        if job.action == Action::Terminate {
+            return self.terminate(job, &dir, log).await;
+        }
+        let ports = job.machine.ports()?;
         match job.action {
             Action::Create => {
+                self.allowed_images.check(&job.machine.provider, &job.machine.image)?;
                 self.prepare(job, &dir, log).await?;
-                self.apply(job, &dir, "running", log).await?;
+                self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
             Action::Start => {
                 self.existing(job, &dir)?;
-                self.apply(job, &dir, "running", log).await?;
+                self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
             Action::Stop => {
                 self.existing(job, &dir)?;
-                self.apply(job, &dir, "stopped", log).await?;
+                self.apply(job, &dir, "stopped", &ports, log).await?;
                 Ok(Outcome::succeeded())
             }
             Action::Restart => {
                 self.existing(job, &dir)?;
-                self.apply(job, &dir, "stopped", log).await?;
-                self.apply(job, &dir, "running", log).await?;
+                self.apply(job, &dir, "stopped", &ports, log).await?;
+                self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
-            Action::Terminate => self.terminate(job, &dir, log).await,
-            Action::Deploy | Action::Command => Err("internal: SSH actions are not Terraform's".into()),
+            Action::Terminate | Action::Deploy | Action::Command => Err("internal: not a Terraform lifecycle action".into()),
         }
     }
 
@@ -209,7 +230,7 @@ impl Terraform {
 
     /// Copies the modules and writes the root module (create).
     async fn prepare(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<(), String> {
-        let provider = job.machine.provider.as_deref().unwrap_or_default();
+        let provider = job.machine.provider.as_str();
         if !valid_provider(provider) {
             return Err(format!("machine.provider {provider:?} is not a module name"));
         }
@@ -238,24 +259,23 @@ impl Terraform {
 
     /// Writes `terraform.tfvars.json`. The agent token comes with the create job only; later
     /// jobs keep the one written then.
-    fn write_tfvars(&self, job: &Job, dir: &Path, power_state: &str) -> Result<(), String> {
+    fn write_tfvars(&self, job: &Job, dir: &Path, power_state: &str, ports: &[u16]) -> Result<(), String> {
         let path = dir.join("terraform.tfvars.json");
-        let previous: Option<Value> = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok());
-        let kept_token = previous.as_ref().and_then(|p| p.get("agent_token")).and_then(Value::as_str).map(str::to_string);
+        let kept_token = previous_tfvars(dir).and_then(|p| p.get("agent_token").and_then(Value::as_str).map(str::to_string));
         let m = &job.machine;
-        let text = |v: &Option<String>| v.clone().unwrap_or_default();
         let vars = json!({
             "machine_id": m.id,
-            "name": m.name(),
+            "name": m.name,
             "cpu": m.cpu,
             "memory_mb": m.memory_mb,
             "disk_gb": m.disk_gb,
-            "region": text(&m.region),
-            "image": text(&m.image),
-            "ssh_public_key": text(&m.ssh_public_key),
+            "region": m.region,
+            "image": m.image,
+            "ssh_public_key": m.ssh_public_key.clone().unwrap_or_default(),
             "agent_token": job.agent_token.clone().or(kept_token).unwrap_or_default(),
             "functions_url": functions_url(&job.callback_url),
             "power_state": power_state,
+            "ports": ports,
         });
         write_private(&path, &serde_json::to_vec_pretty(&vars).expect("JSON")).map_err(|e| format!("cannot write {}: {e}", path.display()))
     }
@@ -300,7 +320,7 @@ impl Terraform {
             // Without -json (init), diagnostics are drawn in boxes: keep the text.
             let line = line.trim_start_matches(['│', '╷', '╵', ' ']).trim_end().to_string();
             if !line.is_empty() {
-                log.entry(LogEntry::new("warn", line.clone()));
+                log.entry(log_line("warn", line.clone()));
                 stderr.push_back(line);
                 if stderr.len() > 50 {
                     stderr.pop_front();
@@ -326,8 +346,8 @@ impl Terraform {
         Err(format!("terraform {verb} failed (exit {code}): {}", why.join("; ")))
     }
 
-    async fn apply(&self, job: &Job, dir: &Path, power_state: &str, log: &LogSink) -> Result<(), String> {
-        self.write_tfvars(job, dir, power_state)?;
+    async fn apply(&self, job: &Job, dir: &Path, power_state: &str, ports: &[u16], log: &LogSink) -> Result<(), String> {
+        self.write_tfvars(job, dir, power_state, ports)?;
         self.init(dir, log).await?;
         self.step(dir, &["apply", "-auto-approve", "-input=false", "-json"], log).await
     }
@@ -356,7 +376,15 @@ impl Terraform {
                 )),
             };
         }
-        self.write_tfvars(job, dir, "stopped")?;
+        // A configuration that became invalid must not keep a machine alive: destroy with
+        // the ports of the last apply.
+        let ports = job.machine.ports().unwrap_or_else(|e| {
+            log.warn(format!("terraform: {e}; destroying with the ports of the last apply"));
+            previous_tfvars(dir)
+                .and_then(|p| serde_json::from_value::<Vec<u16>>(p.get("ports")?.clone()).ok())
+                .unwrap_or_default()
+        });
+        self.write_tfvars(job, dir, "stopped", &ports)?;
         self.init(dir, log).await?;
         self.step(dir, &["destroy", "-auto-approve", "-input=false", "-json"], log).await?;
         // Keep the (now empty) state and the module for an operator, without the providers.
@@ -387,12 +415,12 @@ mod tests {
     fn terraform_json_lines() {
         let (e, err) = parse_line(r#"{"@level":"info","@message":"aws_instance.this: Creating...","@module":"terraform.ui","@timestamp":"2026-11-22T11:00:00.123456+01:00","type":"apply_start"}"#).unwrap();
         assert_eq!(
-            (e.level.as_str(), e.message.as_str(), e.ts.as_str()),
-            ("info", "aws_instance.this: Creating...", "2026-11-22T10:00:00.123Z")
+            (e.level.as_str(), e.message.as_str(), e.ts.as_deref()),
+            ("info", "aws_instance.this: Creating...", Some("2026-11-22T10:00:00.123Z"))
         );
         assert!(err.is_none());
         let (e, err) = parse_line(r#"{"@level":"error","@message":"Error: creating EC2 Instance","diagnostic":{"severity":"error","summary":"creating EC2 Instance","detail":"UnauthorizedOperation"},"type":"diagnostic"}"#).unwrap();
-        assert_eq!(e.level, "error");
+        assert_eq!(e.level, LogLevel::Error);
         assert_eq!(err.unwrap(), "Error: creating EC2 Instance: UnauthorizedOperation");
         let (e, _) = parse_line("Initializing the backend...").unwrap();
         assert_eq!((e.level.as_str(), e.message.as_str()), ("info", "Initializing the backend..."));
@@ -432,5 +460,7 @@ mod tests {
         assert_eq!(root["module"]["machine"]["power_state"], "${var.power_state}");
         assert_eq!(root["variable"].as_object().unwrap().len(), CONTRACT.len());
         assert_eq!(root["variable"]["agent_token"]["sensitive"], true);
+        assert_eq!(root["variable"]["ports"], json!({"type": "list(number)", "default": []}));
+        assert_eq!(root["module"]["machine"]["ports"], "${var.ports}");
     }
 }

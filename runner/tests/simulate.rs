@@ -2,6 +2,7 @@
 mod common;
 
 use common::*;
+use protocol::signing::{sign, Direction};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -58,12 +59,18 @@ async fn refuses_missing_wrong_and_stale_signatures() {
     let url = format!("http://{}/", runner.addr);
     let now = chrono::Utc::now().timestamp();
 
+    let good = sign(SECRET, Direction::Webhook, now, &raw);
+    let v1 = good.split_once("v1=").unwrap().1.to_string();
     let cases = [
         (None, "missing"),
-        (Some(shared::signing::sign("another-secret", now, &raw)), "mismatch"),
-        (Some(shared::signing::sign(SECRET, now - 400, &raw)), "stale"),
-        (Some(shared::signing::sign(SECRET, now, b"another body")), "mismatch"),
+        (Some(sign("another-secret", Direction::Webhook, now, &raw)), "mismatch"),
+        (Some(sign(SECRET, Direction::Webhook, now - 400, &raw)), "stale"),
+        (Some(sign(SECRET, Direction::Webhook, now, b"another body")), "mismatch"),
+        // A callback signature of the same body never passes for a webhook.
+        (Some(sign(SECRET, Direction::Callback, now, &raw)), "mismatch"),
         (Some("t=abc".to_string()), "malformed"),
+        (Some(format!("{good},v1={v1}")), "malformed"),
+        (Some(format!("{good},v0=00")), "malformed"),
     ];
     for (header, reason) in cases {
         let (status, body) = post_raw(&url, &raw, header).await;
@@ -109,6 +116,14 @@ async fn malformed_jobs_are_400_and_unknown_routes_404() {
     let raw = serde_json::to_vec(&bad).unwrap();
     let (status, body) = post_raw(&url, &raw, signed(&raw)).await;
     assert_eq!((status, &body["details"]["field"]), (400, &json!("jobId")), "{body}");
+
+    // Exactly the contract: a field the Worker does not send is refused.
+    let mut extra = job("create", machine(&new_id(), "m"), &rx.url);
+    extra["priority"] = json!(1);
+    let raw = serde_json::to_vec(&extra).unwrap();
+    let (status, body) = post_raw(&url, &raw, signed(&raw)).await;
+    assert_eq!((status, body["error_code"].as_str()), (400, Some("validation_error")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("priority"), "{body}");
 
     bad["jobId"] = json!(new_id());
     bad["callbackUrl"] = json!("ftp://example.com/x");
@@ -161,12 +176,19 @@ async fn deploy_and_command_results() {
     m["ipAddress"] = json!("192.0.2.10");
 
     let mut deploy = job("deploy", m.clone(), &rx.url);
-    deploy["params"] = json!({"name": "ethereum", "version": "1.14.0", "settings": {"network": "holesky"}});
+    deploy["params"] = deploy_params("ethereum", "1.14.0", json!({"network": "holesky"}));
     let mut command = job("command", m.clone(), &rx.url);
-    command["params"] = json!({"command": "uname", "args": ["-a", "x y"], "timeoutSec": 30});
+    command["params"] = command_params("uname", &["-a", "x y"], 30);
     let mut broken = job("deploy", m.clone(), &rx.url);
-    broken["params"] = json!({"version": "1"});
-    for j in [&deploy, &command, &broken] {
+    broken["params"] = deploy_params("ethereum", "1", json!({}));
+    broken["params"].as_object_mut().unwrap().remove("name");
+    // The old lenient shapes are gone: a key of another contract fails the job, named.
+    let mut legacy = job("deploy", m.clone(), &rx.url);
+    legacy["params"] = deploy_params("ethereum", "1", json!({}));
+    legacy["params"]["protocolConfig"] = json!({"name": "other", "version": "2"});
+    let mut no_timeout = job("command", m.clone(), &rx.url);
+    no_timeout["params"] = json!({"command": "uname", "args": []});
+    for j in [&deploy, &command, &broken, &legacy, &no_timeout] {
         assert_eq!(deliver(&runner, j).await.0, 202);
     }
 
@@ -178,10 +200,18 @@ async fn deploy_and_command_results() {
     assert_eq!(c["result"], json!({"exitCode": 0, "stdout": "simulated: uname -a x y", "stderr": ""}));
     let b = rx.wait_final(broken["jobId"].as_str().unwrap(), 10).await.body;
     assert_eq!(b["status"], "failed");
-    assert!(b["error"].as_str().unwrap().contains("params.name"), "{b}");
-    for body in [&d, &c, &b] {
+    assert_eq!(b["error"], "invalid params for deploy: params.name is required (1 to 64 characters of letters, digits and ._- not starting with a dot)");
+    let l = rx.wait_final(legacy["jobId"].as_str().unwrap(), 10).await.body;
+    assert_eq!(l["status"], "failed");
+    assert!(l["error"].as_str().unwrap().starts_with("invalid params for deploy: params.protocolConfig is not a parameter of deploy"), "{l}");
+    let t = rx.wait_final(no_timeout["jobId"].as_str().unwrap(), 10).await.body;
+    assert_eq!(t["error"], "invalid params for command: params.timeoutSec is required (an integer from 1 to 3600)");
+    for body in [&d, &c, &b, &l, &t] {
         assert_report_shape(body);
     }
+    // A job refused for its params did not run: only its final report, with the reason.
+    assert_eq!(rx.calls(legacy["jobId"].as_str().unwrap()).len(), 1);
+    assert_eq!(rx.logs(legacy["jobId"].as_str().unwrap())[0]["level"], "error");
     runner.stop().await;
 }
 
@@ -194,6 +224,7 @@ async fn simulate_failure_fails_the_job() {
     let mut m = machine(&new_id(), "doomed");
     m["configuration"] = json!({"simulateFailure": true});
     let create = job("create", m, &rx.url);
+    // Params are not a place for flags: the only switch is the machine's configuration.
     let mut stop = job("stop", machine(&new_id(), "fine"), &rx.url);
     stop["params"] = json!({"simulateFailure": true});
     // Only create fails for this one: deleting it still works.
@@ -212,7 +243,9 @@ async fn simulate_failure_fails_the_job() {
     assert!(f["error"].as_str().unwrap().contains("simulated failure of create"), "{f}");
     assert!(f.get("outputs").is_none());
     assert!(rx.logs(&id(&create)).iter().any(|l| l["level"] == "error"));
-    assert_eq!(rx.wait_final(&id(&stop), 10).await.body["status"], "failed");
+    let f = rx.wait_final(&id(&stop), 10).await.body;
+    assert_eq!(f["status"], "failed");
+    assert_eq!(f["error"], "invalid params for stop: params.simulateFailure is not a parameter of stop (it takes none)");
     assert_eq!(rx.wait_final(&id(&picky_create), 10).await.body["status"], "failed");
     assert_eq!(rx.wait_final(&id(&picky_terminate), 10).await.body["status"], "succeeded");
     runner.stop().await;
@@ -283,5 +316,64 @@ async fn jobs_of_one_machine_run_one_after_the_other() {
     let other_start = rx.calls(&id(&other))[0].at;
     assert!(other_start < finals[0].at, "jobs of different machines run side by side");
     assert_eq!(rx.wait_final(&id(&other), 10).await.body["status"], "succeeded");
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn a_terminated_machine_is_never_brought_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let runner = runner(dir.path(), |_| {}).await;
+    let m = machine(&new_id(), "gone");
+    let id = |j: &Value| j["jobId"].as_str().unwrap().to_string();
+
+    let terminate = job("terminate", m.clone(), &rx.url);
+    assert_eq!(deliver(&runner, &terminate).await.0, 202);
+    assert_eq!(rx.wait_final(&id(&terminate), 10).await.body["status"], "succeeded");
+    assert!(dir.path().join("gone").join(m["id"].as_str().unwrap()).exists());
+
+    // A create (or start) the Worker handed over before the delete, arriving late.
+    let create = job("create", m.clone(), &rx.url);
+    let start = job("start", m.clone(), &rx.url);
+    let again = job("terminate", m.clone(), &rx.url);
+    for j in [&create, &start, &again] {
+        assert_eq!(deliver(&runner, j).await.0, 202);
+    }
+    for j in [&create, &start] {
+        let f = rx.wait_final(&id(j), 10).await.body;
+        assert_report_shape(&f);
+        assert_eq!((f["status"].as_str(), f["error"].as_str()), (Some("failed"), Some("machine was terminated")), "{f}");
+        assert!(f.get("outputs").is_none());
+        assert_eq!(rx.calls(&id(j)).len(), 1, "not run: no running report");
+    }
+    let f = rx.wait_final(&id(&again), 10).await.body;
+    assert_eq!(f["status"], "succeeded");
+    assert!(rx.messages(&id(&again))[0].contains("already terminated"));
+    assert!(runner.stop().await);
+
+    // Kept in the journal: still so after a restart. Other machines are not affected.
+    let runner = common::runner(dir.path(), |_| {}).await;
+    let late = job("restart", m.clone(), &rx.url);
+    let other = job("create", machine(&new_id(), "other"), &rx.url);
+    assert_eq!(deliver(&runner, &late).await.0, 202);
+    assert_eq!(deliver(&runner, &other).await.0, 202);
+    assert_eq!(rx.wait_final(&id(&late), 10).await.body["error"], "machine was terminated");
+    assert_eq!(rx.wait_final(&id(&other), 10).await.body["status"], "succeeded");
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn a_failed_terminate_does_not_mark_the_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let runner = runner(dir.path(), |_| {}).await;
+    let mut m = machine(&new_id(), "stubborn");
+    m["configuration"] = json!({"simulateFailure": "terminate"});
+    let terminate = job("terminate", m.clone(), &rx.url);
+    assert_eq!(deliver(&runner, &terminate).await.0, 202);
+    assert_eq!(rx.wait_final(terminate["jobId"].as_str().unwrap(), 10).await.body["status"], "failed");
+    let start = job("start", m, &rx.url);
+    assert_eq!(deliver(&runner, &start).await.0, 202);
+    assert_eq!(rx.wait_final(start["jobId"].as_str().unwrap(), 10).await.body["status"], "succeeded");
     runner.stop().await;
 }

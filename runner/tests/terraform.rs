@@ -38,6 +38,13 @@ case "$1" in
       printf '{"@level":"error","@message":"Error: creating EC2 Instance: UnauthorizedOperation","@module":"terraform.ui","@timestamp":"%s","diagnostic":{"severity":"error","summary":"creating EC2 Instance: UnauthorizedOperation","detail":""},"type":"diagnostic"}\n' "$ts"
       exit 1
     fi
+    if grep -q '"name": "leaky"' terraform.tfvars.json; then
+      line info "reading $(pwd)/module/aws/main.tf" apply_start
+      echo "plain line about projects/acme-prod-42/zones/us-central1-a/instances/web"
+      printf '{"@level":"error","@message":"Error: creating EC2 Instance: UnauthorizedOperation: arn:aws:iam::123456789012:user/ci in %s","@module":"terraform.ui","@timestamp":"%s","diagnostic":{"severity":"error","summary":"x","detail":""},"type":"diagnostic"}\n' "$(pwd)" "$ts"
+      echo "Error: scope /subscriptions/0b1f6471-1bf0-4dda-aec3-cb9272f09590/resourceGroups/x" >&2
+      exit 1
+    fi
     if grep -q '"name": "chatty"' terraform.tfvars.json; then
       i=1; while [ $i -le 45 ]; do line info "progress $i" apply_progress; i=$((i + 1)); done
     fi
@@ -191,7 +198,8 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
         &json!({
             "machine_id": machine_id, "name": "web-1", "cpu": 0.5, "memory_mb": 1024, "disk_gb": 10,
             "region": "us-east-1", "image": "ubuntu-22.04", "ssh_public_key": "ssh-ed25519 AAAAC3Nza test@hangar",
-            "agent_token": "agent-token-123", "functions_url": rx.functions_url(), "power_state": "running"
+            "agent_token": "agent-token-123", "functions_url": rx.functions_url(), "power_state": "running",
+            "ports": []
         })
     );
 
@@ -306,7 +314,7 @@ async fn deploy_and_command_run_over_ssh() {
     m["ipAddress"] = json!("198.51.100.10");
 
     let mut deploy = job("deploy", m.clone(), &rx.url);
-    deploy["params"] = json!({"name": "ethereum", "version": "1.14.0", "settings": {"network": "holesky"}});
+    deploy["params"] = deploy_params("ethereum", "1.14.0", json!({"network": "holesky"}));
     assert_eq!(deliver(&runner, &deploy).await.0, 202);
     let f = rx.wait_final(&id(&deploy), 20).await.body;
     assert_eq!(f["status"], "succeeded", "{f}");
@@ -322,6 +330,7 @@ async fn deploy_and_command_run_over_ssh() {
         (&written["name"], &written["version"], &written["settings"]),
         (&json!("ethereum"), &json!("1.14.0"), &json!({"network": "holesky"}))
     );
+    assert_eq!(written["deploymentId"], deploy["params"]["deploymentId"]);
     assert!(rx.messages(&id(&deploy)).iter().any(|l| l.contains("\"network\": \"holesky\"")), "the written config is printed");
 
     // Arguments are shell-quoted: they reach the remote command as given.
@@ -334,9 +343,9 @@ async fn deploy_and_command_run_over_ssh() {
     let mut unreachable = m.clone();
     unreachable["ipAddress"] = json!("198.51.100.255");
     let mut refused = job("command", unreachable, &rx.url);
-    refused["params"] = json!({"command": "true"});
+    refused["params"] = command_params("true", &[], 30);
     let mut no_ip = job("command", machine(&new_id(), "no-ip"), &rx.url);
-    no_ip["params"] = json!({"command": "true"});
+    no_ip["params"] = command_params("true", &[], 30);
     for j in [&echo, &exit3, &slow, &refused, &no_ip] {
         assert_eq!(deliver(&runner, j).await.0, 202);
     }
@@ -357,6 +366,89 @@ async fn deploy_and_command_run_over_ssh() {
     let f = rx.wait_final(&id(&no_ip), 20).await.body;
     assert_eq!(f["status"], "failed");
     assert!(f["error"].as_str().unwrap().contains("no usable ipAddress"), "{f}");
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn images_outside_the_allowlist_and_bad_ports_fail_before_terraform_runs() {
+    let s = setup();
+    let rx = Receiver::start().await;
+    let runner = tf_runner(&s).await;
+    let mut m = machine(&new_id(), "odd-image");
+    m["image"] = json!("windows-2022");
+    let odd = job("create", m, &rx.url);
+    let mut m = machine(&new_id(), "bad-ports");
+    m["configuration"] = json!({"ports": [22, 0]});
+    let bad_ports = job("create", m, &rx.url);
+    let mut m = machine(&new_id(), "too-many-ports");
+    m["configuration"] = json!({"ports": (1..=21).collect::<Vec<u32>>()});
+    let too_many = job("create", m, &rx.url);
+    for j in [&odd, &bad_ports, &too_many] {
+        assert_eq!(deliver(&runner, j).await.0, 202);
+    }
+    let f = rx.wait_final(&id(&odd), 20).await.body;
+    assert_eq!(f["status"], "failed");
+    assert_eq!(
+        f["error"],
+        r#"image "windows-2022" is not allowed for provider "aws" on this runner (allowed: ubuntu-22.04, ubuntu-24.04, debian-12)"#
+    );
+    for j in [&bad_ports, &too_many] {
+        let f = rx.wait_final(&id(j), 20).await.body;
+        assert_eq!(f["status"], "failed");
+        assert!(f["error"].as_str().unwrap().starts_with("configuration.ports must be an array of at most 20 port numbers"), "{f}");
+    }
+    assert!(calls(&s.rec).is_empty(), "terraform never ran");
+    assert!(files_in(&s.work.join("machines")).is_empty(), "nothing was prepared");
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn declared_ports_reach_terraform() {
+    let s = setup();
+    let rx = Receiver::start().await;
+    let runner = tf_runner(&s).await;
+    let mut m = machine(&new_id(), "web-ports");
+    m["configuration"] = json!({"ports": [80, 443, 8545]});
+    let create = job("create", m.clone(), &rx.url);
+    assert_eq!(deliver(&runner, &create).await.0, 202);
+    assert_eq!(rx.wait_final(&id(&create), 20).await.body["status"], "succeeded");
+    // A configuration broken since: a terminate still destroys, with the last ports.
+    m["configuration"] = json!({"ports": "all"});
+    let terminate = job("terminate", m, &rx.url);
+    assert_eq!(deliver(&runner, &terminate).await.0, 202);
+    let f = rx.wait_final(&id(&terminate), 20).await.body;
+    assert_eq!(f["status"], "succeeded", "{f}");
+    let vars = tfvars(&s.rec);
+    assert_eq!(vars.len(), 2);
+    assert_eq!(vars[0].1["ports"], json!([80, 443, 8545]));
+    assert_eq!(vars[1].1["ports"], json!([80, 443, 8545]));
+    assert!(vars[1].0.ends_with("-destroy.json"));
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn paths_and_account_ids_never_reach_the_reports() {
+    let s = setup();
+    let rx = Receiver::start().await;
+    let runner = tf_runner(&s).await;
+    let create = job("create", machine(&new_id(), "leaky"), &rx.url);
+    assert_eq!(deliver(&runner, &create).await.0, 202);
+    let f = rx.wait_final(&id(&create), 20).await.body;
+    assert_eq!(f["status"], "failed");
+    let error = f["error"].as_str().unwrap();
+    assert!(error.contains("arn:aws:iam::<account>:user/ci in <workdir>/machines/"), "{error}");
+    let messages = rx.messages(&id(&create));
+    assert!(messages.iter().any(|m| m.starts_with("reading <workdir>/machines/") && m.ends_with("/module/aws/main.tf")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("projects/<account>/zones/")), "{messages:?}");
+    assert!(messages.iter().any(|m| m.contains("/subscriptions/<account>/resourceGroups/x")), "{messages:?}");
+    let work = s.work.display().to_string();
+    let real = std::fs::canonicalize(&s.work).unwrap().display().to_string();
+    for call in rx.calls(&id(&create)) {
+        let text = call.body.to_string();
+        for secret in [work.as_str(), real.as_str(), "123456789012", "acme-prod-42", "0b1f6471-1bf0-4dda-aec3-cb9272f09590"] {
+            assert!(!text.contains(secret), "{secret} reached a report: {text}");
+        }
+    }
     runner.stop().await;
 }
 
@@ -395,6 +487,7 @@ output "instance_id" {{ value = "local-${{terraform_data.this.id}}" }}
         c.simulate = Some(false);
         c.terraform_bin = Some(bin);
         c.modules_dir = s.modules.clone();
+        c.allowed_images = hangar_runner::allowlist::ImageAllowlist::parse("local:ubuntu-22.04").unwrap();
     })
     .await;
     let mut m = machine(&new_id(), "real");

@@ -1,10 +1,11 @@
 # One Hangar machine on Azure: its own resource group holding a virtual network
-# and subnet, a network security group (SSH in, everything out), a static public
-# IP, a NIC and an Ubuntu VM bootstrapped by the shared cloud-init (custom_data),
-# plus the power state through azapi start/deallocate actions. Credentials and
-# the subscription come from the environment (ARM_SUBSCRIPTION_ID, ARM_TENANT_ID,
-# ARM_CLIENT_ID, ARM_CLIENT_SECRET, read by both azurerm and azapi); see
-# terraform/README.md.
+# and subnet, the machine's own network security group on its NIC (SSH and the
+# declared ports in, VirtualNetwork inbound denied, everything out), a static
+# public IP, a NIC and an Ubuntu or Debian VM bootstrapped by the shared
+# cloud-init (custom_data), plus the power state through azapi start/deallocate
+# actions. Credentials and the subscription come from the environment
+# (ARM_SUBSCRIPTION_ID, ARM_TENANT_ID, ARM_CLIENT_ID, ARM_CLIENT_SECRET, read by
+# both azurerm and azapi); see terraform/README.md.
 
 provider "azurerm" {
   features {}
@@ -30,23 +31,29 @@ locals {
   size_key      = "${var.cpu}-${var.memory_mb}"
   instance_type = lookup(local.instance_types, local.size_key, null)
 
-  # A full URN "publisher:offer:sku:version" is used as given; anything else
-  # means Ubuntu 22.04 LTS (gen2).
+  # The image names of the runner's allowlist (gen2 images). A full URN
+  # "publisher:offer:sku:version" is used as given; anything else fails the
+  # precondition on azurerm_linux_virtual_machine.this (and most already the
+  # variable's validation).
+  images = {
+    "ubuntu-22.04" = { publisher = "Canonical", offer = "0001-com-ubuntu-server-jammy", sku = "22_04-lts-gen2", version = "latest" }
+    "ubuntu-24.04" = { publisher = "Canonical", offer = "ubuntu-24_04-lts", sku = "server", version = "latest" }
+    "debian-12"    = { publisher = "Debian", offer = "debian-12", sku = "12-gen2", version = "latest" }
+  }
   image_urn = split(":", var.image)
   image = length(local.image_urn) == 4 ? {
     publisher = local.image_urn[0]
     offer     = local.image_urn[1]
     sku       = local.image_urn[2]
     version   = local.image_urn[3]
-    } : {
-    publisher = "Canonical"
-    offer     = "0001-com-ubuntu-server-jammy"
-    sku       = "22_04-lts-gen2"
-    version   = "latest"
-  }
+  } : lookup(local.images, var.image, null)
+
+  # Declared ports (var.ports) besides SSH, without duplicates, as strings: one
+  # NSG rule each, at priorities 1001.. (SSH is 1000).
+  ports = sort(distinct([for p in var.ports : tostring(floor(p)) if p != 22]))
 
   # Azure images cannot boot from a disk smaller than the image (30 GB for
-  # Ubuntu), so smaller tiers get 30 GB here.
+  # Ubuntu and Debian), so smaller tiers get 30 GB here.
   disk_gb = max(var.disk_gb, 30)
 
   # Azure requires an admin SSH key and accepts only RSA keys at deployment
@@ -92,6 +99,11 @@ resource "azurerm_subnet" "this" {
   address_prefixes     = ["10.0.1.0/24"]
 }
 
+# The machine's own NSG, associated with its NIC below. Allowed in: SSH and the
+# declared ports (from anywhere, as for the Internet). Azure's default rules
+# (65000+) would also let anything in the virtual network (and peered or
+# connected networks) in: deny-vnet-in, below the allows, stops that, so no
+# other machine reaches this one except as the Internet does.
 resource "azurerm_network_security_group" "this" {
   name                = local.resource_name
   location            = azurerm_resource_group.this.location
@@ -107,6 +119,34 @@ resource "azurerm_network_security_group" "this" {
     source_port_range          = "*"
     destination_port_range     = "22"
     source_address_prefix      = "*"
+    destination_address_prefix = "*"
+  }
+
+  dynamic "security_rule" {
+    for_each = local.ports
+
+    content {
+      name                       = "port-${security_rule.value}-in"
+      priority                   = 1001 + security_rule.key
+      direction                  = "Inbound"
+      access                     = "Allow"
+      protocol                   = "Tcp"
+      source_port_range          = "*"
+      destination_port_range     = security_rule.value
+      source_address_prefix      = "*"
+      destination_address_prefix = "*"
+    }
+  }
+
+  security_rule {
+    name                       = "deny-vnet-in"
+    priority                   = 4000
+    direction                  = "Inbound"
+    access                     = "Deny"
+    protocol                   = "*"
+    source_port_range          = "*"
+    destination_port_range     = "*"
+    source_address_prefix      = "VirtualNetwork"
     destination_address_prefix = "*"
   }
 
@@ -178,13 +218,18 @@ resource "azurerm_linux_virtual_machine" "this" {
   }
 
   source_image_reference {
-    publisher = local.image.publisher
-    offer     = local.image.offer
-    sku       = local.image.sku
-    version   = local.image.version
+    publisher = try(local.image.publisher, null)
+    offer     = try(local.image.offer, null)
+    sku       = try(local.image.sku, null)
+    version   = try(local.image.version, null)
   }
 
   lifecycle {
+    precondition {
+      condition     = local.image != null
+      error_message = "image \"${var.image}\" is not an Azure image: use ubuntu-22.04, ubuntu-24.04, debian-12 or a URN publisher:offer:sku:version."
+    }
+
     precondition {
       condition     = local.instance_type != null
       error_message = "No Azure VM size for cpu=${var.cpu} memory_mb=${var.memory_mb}; supported \"<cpu>-<memory_mb>\" sizes: ${join(", ", keys(local.instance_types))}."

@@ -1,9 +1,11 @@
-# One Hangar machine on Google Compute Engine: firewall rules (SSH in, everything
-# out) on the project's "default" network, an Ubuntu instance with an ephemeral
-# external IP bootstrapped by the shared cloud-init, and the power state through
-# desired_status. The project and credentials come from the environment
-# (GOOGLE_PROJECT, GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_CREDENTIALS); see
-# terraform/README.md.
+# One Hangar machine on Google Compute Engine: its own VPC network and subnet
+# (never the project's "default" network, whose default-allow-internal rule lets
+# every VM of the project reach every other), firewall rules on it (SSH and the
+# declared ports in, everything out), an Ubuntu or Debian instance with an
+# ephemeral external IP bootstrapped by the shared cloud-init, and the power
+# state through desired_status. The project and credentials come from the
+# environment (GOOGLE_PROJECT, GOOGLE_APPLICATION_CREDENTIALS or
+# GOOGLE_CREDENTIALS); see terraform/README.md.
 
 locals {
   # var.region is a region ("us-central1"); a zone ("us-central1-a") is also
@@ -39,9 +41,19 @@ locals {
   size_key      = "${var.cpu}-${var.memory_mb}"
   instance_type = lookup(local.instance_types, local.size_key, null)
 
-  # "project/image-or-family" (or a full image URL) is used as given; anything
-  # else means Ubuntu 22.04 LTS.
-  image = strcontains(var.image, "/") ? var.image : "ubuntu-os-cloud/ubuntu-2204-lts"
+  # The image names of the runner's allowlist. "project/image-or-family" (or a
+  # full image URL) is used as given; anything else fails the precondition on
+  # google_compute_instance.this (and most already the variable's validation).
+  images = {
+    "ubuntu-22.04" = "ubuntu-os-cloud/ubuntu-2204-lts"
+    "ubuntu-24.04" = "ubuntu-os-cloud/ubuntu-2404-lts-amd64"
+    "debian-12"    = "debian-cloud/debian-12"
+  }
+  image = strcontains(var.image, "/") ? var.image : lookup(local.images, var.image, null)
+
+  # Declared ports (var.ports) besides SSH, without duplicates, as the strings
+  # a firewall rule lists.
+  ports = sort(distinct([for p in var.ports : tostring(floor(p)) if p != 22]))
 
   cloud_init = templatefile("${path.module}/../agent/cloud-init.yaml.tftpl", {
     ssh_public_key = var.ssh_public_key
@@ -56,9 +68,28 @@ data "google_compute_zones" "available" {
   status = "UP"
 }
 
+# The machine's own network: no other VM is on it, and it has none of the
+# default network's rules. Only the rules below exist, so inbound traffic is
+# the implied deny-all except SSH and the declared ports (from anywhere, other
+# Hangar machines included, exactly as for the Internet).
+resource "google_compute_network" "this" {
+  name                    = local.resource_name
+  description             = "Hangar machine ${var.machine_id}"
+  auto_create_subnetworks = false
+  routing_mode            = "REGIONAL"
+}
+
+resource "google_compute_subnetwork" "this" {
+  name          = local.resource_name
+  description   = "Hangar machine ${var.machine_id}"
+  region        = local.region
+  network       = google_compute_network.this.id
+  ip_cidr_range = "10.0.0.0/24"
+}
+
 resource "google_compute_firewall" "ssh" {
   name        = "${local.resource_name}-ssh"
-  network     = "default"
+  network     = google_compute_network.this.id
   description = "Hangar machine ${var.machine_id}: SSH in"
   direction   = "INGRESS"
 
@@ -71,11 +102,29 @@ resource "google_compute_firewall" "ssh" {
   target_tags   = [local.network_tag]
 }
 
+# One rule for every declared port, and none without any: an allow block with
+# an empty port list would open every TCP port.
+resource "google_compute_firewall" "ports" {
+  count       = length(local.ports) > 0 ? 1 : 0
+  name        = "${local.resource_name}-ports"
+  network     = google_compute_network.this.id
+  description = "Hangar machine ${var.machine_id}: declared ports in"
+  direction   = "INGRESS"
+
+  allow {
+    protocol = "tcp"
+    ports    = local.ports
+  }
+
+  source_ranges = ["0.0.0.0/0"]
+  target_tags   = [local.network_tag]
+}
+
 # VPC networks already carry an implied allow-all egress rule; this one states
-# it for this machine so a stricter project default does not cut the agent off.
+# it for this machine so a stricter policy does not cut the agent off.
 resource "google_compute_firewall" "egress" {
   name        = "${local.resource_name}-egress"
-  network     = "default"
+  network     = google_compute_network.this.id
   description = "Hangar machine ${var.machine_id}: all egress"
   direction   = "EGRESS"
 
@@ -111,7 +160,7 @@ resource "google_compute_instance" "this" {
   }
 
   network_interface {
-    network = "default"
+    subnetwork = google_compute_subnetwork.this.id
 
     # Ephemeral external IP: it changes on stop/start, and a stopped
     # (TERMINATED) instance has none.
@@ -125,6 +174,11 @@ resource "google_compute_instance" "this" {
   }
 
   lifecycle {
+    precondition {
+      condition     = local.image != null
+      error_message = "image \"${var.image}\" is not a GCP image: use ubuntu-22.04, ubuntu-24.04, debian-12 or project/image-or-family."
+    }
+
     precondition {
       condition     = local.instance_type != null
       error_message = "No GCP machine type for cpu=${var.cpu} memory_mb=${var.memory_mb}; supported \"<cpu>-<memory_mb>\" sizes: ${join(", ", keys(local.instance_types))}."

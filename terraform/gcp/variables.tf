@@ -50,8 +50,33 @@ variable "region" {
 
 variable "image" {
   type        = string
-  description = "OS image. Anything but a provider-specific reference (aws: ami-..., gcp: project/image-or-family, azure: publisher:offer:sku:version) means Ubuntu 22.04 LTS."
+  description = "OS image: ubuntu-22.04, ubuntu-24.04 or debian-12 (mapped to each cloud's image), or a provider-specific reference (aws: ami-..., gcp: project/image-or-family, azure: publisher:offer:sku:version). Any other name is refused."
   nullable    = false
+
+  # The names every module maps, or the shape of a reference of one of the three
+  # clouds. Each module also refuses, with a precondition, a reference of
+  # another cloud (an AMI id on GCP, say).
+  validation {
+    condition = (
+      contains(["ubuntu-22.04", "ubuntu-24.04", "debian-12"], var.image)
+      || can(regex("^ami-[0-9a-f]+$", var.image))
+      || can(regex("^[^\\s:]*/[^\\s]+$|^https://[^\\s]+/[^\\s]+$", var.image))
+      || can(regex("^[^\\s:/]+:[^\\s:/]+:[^\\s:/]+:[^\\s:/]+$", var.image))
+    )
+    error_message = "image must be ubuntu-22.04, ubuntu-24.04, debian-12 or a provider-specific reference (ami-..., project/image-or-family, publisher:offer:sku:version)."
+  }
+}
+
+variable "ports" {
+  type        = list(number)
+  description = "TCP ports opened to the Internet besides SSH (22), from machine.configuration.ports: at most 20, each a whole number from 1 to 65535. Nothing else is reachable from outside or from other machines."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.ports) <= 20 && alltrue([for p in var.ports : try(p >= 1 && p <= 65535 && floor(p) == p, false)])
+    error_message = "ports must list at most 20 whole numbers from 1 to 65535."
+  }
 }
 
 variable "ssh_public_key" {

@@ -10,7 +10,7 @@ import {
   expectedOutcome, createMachine, createRaw, act, getStatus, setStatus, machineRow, jobsOf, counts, rows, lit, sql,
   assertMachine, assertJob, assertEvent, assertNewestFirst, sshPublicKey, newName,
 } from './lib/machines.mjs';
-import { stopRunner, startRunner } from './lib/runner.mjs';
+import { stopRunner, startRunner, waitFor } from './lib/runner.mjs';
 
 // The runner stays down: jobs wait in the outbox, as these tests assume.
 before(stopRunner);
@@ -136,8 +136,17 @@ for (const status of STATUSES) {
 
 // ---- delete specifics --------------------------------------------------------------------------
 
-test('delete of a never-provisioned machine: terminated at once, create job failed, no job to deliver', async () => {
-  const m = await createMachine(user);
+test('delete of a machine whose create was never handed over (queued): terminated at once, create job failed, no job to deliver', async () => {
+  // The runner is down: the delivery fails and the create job goes back to the queue,
+  // never handed over (API.md §5 hand-off rule).
+  await stopRunner();
+  let m;
+  try {
+    m = await createMachine(user);
+    await waitFor(() => jobsOf(m.id), ([j]) => j.status === 'queued' && j.attempts === 1, { what: 'the failed delivery' });
+  } finally {
+    await startRunner();
+  }
   const res = await act(user, 'delete', m.id);
   assert.ok([200, 202].includes(res.status), `200 or 202: ${res.status} ${res.text.slice(0, 300)}`);
   const data = assertMachine(ok(res, res.status));

@@ -18,7 +18,7 @@ import {
 
 const CONTRACT = [
   'machine_id', 'name', 'cpu', 'memory_mb', 'disk_gb', 'region', 'image', 'ssh_public_key', 'agent_token',
-  'functions_url', 'power_state',
+  'functions_url', 'power_state', 'ports',
 ];
 
 // Speaks enough of Terraform's CLI. Every call is recorded as a JSON line in calls.jsonl:

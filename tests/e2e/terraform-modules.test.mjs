@@ -19,12 +19,12 @@ const MODULES = ['aws', 'gcp', 'azure'];
 
 const CONTRACT_VARIABLES = [
   'machine_id', 'name', 'cpu', 'memory_mb', 'disk_gb', 'region', 'image',
-  'ssh_public_key', 'agent_token', 'functions_url', 'power_state',
+  'ssh_public_key', 'agent_token', 'functions_url', 'power_state', 'ports',
 ];
 const VARIABLE_TYPES = {
   machine_id: 'string', name: 'string', cpu: 'number', memory_mb: 'number', disk_gb: 'number',
   region: 'string', image: 'string', ssh_public_key: 'string', agent_token: 'string',
-  functions_url: 'string', power_state: 'string',
+  functions_url: 'string', power_state: 'string', ports: 'list(number)',
 };
 const CONTRACT_OUTPUTS = ['instance_id', 'ip_address'];
 
@@ -42,6 +42,26 @@ const INSTANCE_RESOURCE = {
   azure: ['azurerm_linux_virtual_machine', 'this'],
 };
 const TEMPLATE_VARS = ['ssh_public_key', 'agent_token', 'functions_url'];
+
+// The image names of the runner's default allowlist, and what each module maps them to.
+const IMAGE_NAMES = ['ubuntu-22.04', 'ubuntu-24.04', 'debian-12'];
+const IMAGES = {
+  aws: {
+    'ubuntu-22.04': { owner: '099720109477', name: 'ubuntu/images/hvm-ssd*/ubuntu-jammy-22.04-amd64-server-*' },
+    'ubuntu-24.04': { owner: '099720109477', name: 'ubuntu/images/hvm-ssd*/ubuntu-noble-24.04-amd64-server-*' },
+    'debian-12': { owner: '136693071363', name: 'debian-12-amd64-*' },
+  },
+  gcp: {
+    'ubuntu-22.04': 'ubuntu-os-cloud/ubuntu-2204-lts',
+    'ubuntu-24.04': 'ubuntu-os-cloud/ubuntu-2404-lts-amd64',
+    'debian-12': 'debian-cloud/debian-12',
+  },
+  azure: {
+    'ubuntu-22.04': { publisher: 'Canonical', offer: '0001-com-ubuntu-server-jammy', sku: '22_04-lts-gen2', version: 'latest' },
+    'ubuntu-24.04': { publisher: 'Canonical', offer: 'ubuntu-24_04-lts', sku: 'server', version: 'latest' },
+    'debian-12': { publisher: 'Debian', offer: 'debian-12', sku: '12-gen2', version: 'latest' },
+  },
+};
 
 // Parse every .tf file of a module; merge the blocks the way Terraform does.
 const parsed = new Map();
@@ -117,7 +137,8 @@ for (const mod of MODULES) {
     assert.equal(m.variable.agent_token.sensitive, true, 'agent_token is sensitive');
     assert.equal(m.variable.ssh_public_key.default, '', 'ssh_public_key defaults to ""');
     assert.equal(m.variable.power_state.default, 'running', 'power_state defaults to "running"');
-    for (const name of CONTRACT_VARIABLES.filter((n) => !['ssh_public_key', 'power_state'].includes(n))) {
+    assert.deepEqual(m.variable.ports.default, [], 'ports defaults to []');
+    for (const name of CONTRACT_VARIABLES.filter((n) => !['ssh_public_key', 'power_state', 'ports'].includes(n))) {
       assert.ok(!('default' in m.variable[name]), `${mod}: ${name} is required (no default)`);
     }
   });
@@ -185,9 +206,6 @@ for (const mod of MODULES) {
     const text = Object.values(m.files).map((f) => f.text).join('\n');
     if (mod === 'aws') {
       assert.match(m.resource.aws_instance.this.user_data, /local\.cloud_init/);
-      assert.match(m.locals.use_ami_id, /startswith\(var\.image, "ami-"\)/);
-      assert.match(m.locals.ami, /local\.use_ami_id \? var\.image : data\.aws_ami\.ubuntu\[0\]\.id/);
-      assert.deepEqual(m.data.aws_ami.ubuntu.owners, ['099720109477']);
       assert.equal(m.resource.aws_vpc_security_group_ingress_rule.ssh.from_port, 22);
       assert.equal(m.resource.aws_vpc_security_group_egress_rule.all_ipv4.ip_protocol, '-1');
       assert.ok(m.resource.aws_eip?.this, 'a public (Elastic) IP');
@@ -195,15 +213,12 @@ for (const mod of MODULES) {
       const vm = m.resource.google_compute_instance.this;
       assert.match(vm.metadata['user-data'], /local\.cloud_init/);
       assert.ok(vm.network_interface[0].access_config, 'an external IP');
-      assert.match(m.locals.image, /ubuntu-os-cloud\/ubuntu-2204-lts/);
       assert.deepEqual(m.resource.google_compute_firewall.ssh.allow[0].ports, ['22']);
       assert.equal(m.resource.google_compute_firewall.egress.direction, 'EGRESS');
     } else {
       const vm = m.resource.azurerm_linux_virtual_machine.this;
       assert.match(vm.custom_data, /base64encode\(local\.cloud_init\)/);
       assert.equal(vm.admin_username, 'hangar');
-      assert.match(JSON.stringify(m.locals.image), /0001-com-ubuntu-server-jammy/);
-      assert.match(JSON.stringify(m.locals.image), /22_04-lts-gen2/);
       const rules = m.resource.azurerm_network_security_group.this.security_rule;
       assert.ok(rules.some((r) => r.direction === 'Inbound' && r.destination_port_range === '22' && r.access === 'Allow'));
       assert.ok(m.resource.azurerm_public_ip?.this, 'a public IP');
@@ -213,6 +228,133 @@ for (const mod of MODULES) {
     }
     assert.doesNotMatch(text, /\bprovisioner\b/, 'no provisioners (local-exec/remote-exec)');
   });
+
+  test(`${mod}: maps the image names ubuntu-22.04, ubuntu-24.04, debian-12 and refuses other plain names`, async () => {
+    const m = await loadModule(mod);
+    assert.deepEqual(m.locals.images, IMAGES[mod], `${mod}: local.images`);
+    const [type, name] = INSTANCE_RESOURCE[mod];
+    const pre = (m.resource[type][name].lifecycle ?? []).flatMap((l) => l.precondition ?? []);
+    const imageLocal = mod === 'aws' ? 'ami' : 'image';
+    const check = pre.find((p) => new RegExp(`local\\.${imageLocal} != null`).test(p.condition));
+    assert.ok(check, `${mod}: a precondition refuses an image the module cannot map (local.${imageLocal} == null)`);
+    assert.match(check.error_message, /ubuntu-22\.04, ubuntu-24\.04, debian-12/);
+    // A plain name goes through the map and nowhere else (no silent default);
+    // the provider's own references still pass through as given.
+    assert.match(m.locals.image, /lookup\(local\.images, var\.image, null\)/);
+    if (mod === 'aws') {
+      assert.match(m.locals.use_ami_id, /startswith\(var\.image, "ami-"\)/);
+      assert.match(m.locals.image, /local\.use_ami_id \? null : lookup/);
+      assert.match(m.locals.ami, /^\$\{local\.use_ami_id \? var\.image : try\(data\.aws_ami\.this\[0\]\.id, null\)\}$/);
+      const ami = m.data.aws_ami.this;
+      assert.match(ami.count, /local\.image == null \? 0 : 1/);
+      assert.deepEqual(ami.owners, ['${local.image.owner}']);
+      assert.deepEqual(ami.filter.find((f) => f.name === 'name')?.values, ['${local.image.name}']);
+      assert.deepEqual(ami.filter.find((f) => f.name === 'architecture')?.values, ['x86_64']);
+      assert.equal(m.resource.aws_instance.this.ami, '${local.ami}');
+    } else if (mod === 'gcp') {
+      assert.match(m.locals.image, /^\$\{strcontains\(var\.image, "\/"\) \? var\.image : lookup/);
+      assert.equal(m.resource.google_compute_instance.this.boot_disk[0].initialize_params[0].image, '${local.image}');
+    } else {
+      assert.equal(m.locals.image_urn, '${split(":", var.image)}');
+      assert.match(m.locals.image, /^\$\{length\(local\.image_urn\) == 4 \? \{/);
+      const ref = m.resource.azurerm_linux_virtual_machine.this.source_image_reference[0];
+      for (const k of ['publisher', 'offer', 'sku', 'version']) assert.equal(ref[k], `\${try(local.image.${k}, null)}`);
+    }
+  });
+
+  test(`${mod}: the machine has its own firewall: SSH and var.ports in, nothing from other machines, egress open`, async () => {
+    const m = await loadModule(mod);
+    // local.ports: var.ports as strings, without 22 (opened by its own rule).
+    assert.match(m.locals.ports, /\[for (\w+) in var\.ports : tostring\(floor\(\1\)\) if \1 != 22\]/, `${mod}: local.ports iterates var.ports`);
+    const text = Object.values(m.files).map((f) => f.text).join('\n');
+    if (mod === 'aws') {
+      const sg = m.resource.aws_security_group.this;
+      assert.ok(sg, 'aws_security_group.this');
+      assert.match(sg.name, /\$\{local\.resource_name\}/, 'named after the machine');
+      assert.ok(!('ingress' in sg) && !('egress' in sg), 'no inline rules');
+      assert.deepEqual(m.resource.aws_instance.this.vpc_security_group_ids, ['${aws_security_group.this.id}'],
+        'the instance has only its own security group (not the VPC default group)');
+      const ingress = m.resource.aws_vpc_security_group_ingress_rule;
+      assert.deepEqual(sorted(Object.keys(ingress)), ['ports', 'ssh'], 'ingress rules: ssh and ports only');
+      assert.deepEqual([ingress.ssh.ip_protocol, ingress.ssh.from_port, ingress.ssh.to_port], ['tcp', 22, 22]);
+      assert.equal(ingress.ports.for_each, '${local.ports}');
+      assert.equal(ingress.ports.ip_protocol, 'tcp');
+      assert.equal(ingress.ports.from_port, '${tonumber(each.value)}');
+      assert.equal(ingress.ports.to_port, '${tonumber(each.value)}');
+      for (const [n, r] of Object.entries(ingress)) {
+        assert.equal(r.security_group_id, '${aws_security_group.this.id}', `ingress ${n} is on the machine's group`);
+        assert.equal(r.cidr_ipv4, '0.0.0.0/0', `ingress ${n}: from anywhere, like the Internet`);
+        for (const k of ['referenced_security_group_id', 'prefix_list_id', 'cidr_ipv6']) assert.ok(!(k in r), `ingress ${n} has no ${k}`);
+      }
+      const egress = m.resource.aws_vpc_security_group_egress_rule;
+      assert.deepEqual(sorted(Object.keys(egress)), ['all_ipv4', 'all_ipv6']);
+      assert.equal(egress.all_ipv4.cidr_ipv4, '0.0.0.0/0');
+      assert.equal(egress.all_ipv6.cidr_ipv6, '::/0');
+      assert.ok(!m.resource.aws_security_group_rule, 'no legacy aws_security_group_rule');
+      assert.doesNotMatch(text, /cidr_block|aws_default_security_group/, 'nothing opens the VPC CIDR or the default group');
+    } else if (mod === 'gcp') {
+      const net = m.resource.google_compute_network?.this;
+      assert.ok(net, 'google_compute_network.this: a network of its own');
+      assert.equal(net.name, '${local.resource_name}');
+      assert.equal(net.auto_create_subnetworks, false);
+      const subnet = m.resource.google_compute_subnetwork?.this;
+      assert.ok(subnet, 'google_compute_subnetwork.this');
+      assert.equal(subnet.network, '${google_compute_network.this.id}');
+      assert.equal(subnet.region, '${local.region}');
+      const nic = m.resource.google_compute_instance.this.network_interface[0];
+      assert.equal(nic.subnetwork, '${google_compute_subnetwork.this.id}');
+      assert.ok(!('network' in nic), 'the instance is on the subnet only');
+      assert.doesNotMatch(text, /^\s*(sub)?network\s*=\s*"default"/m, 'nothing uses the default network');
+      assert.match(m.locals.network_tag, /\$\{var\.machine_id\}/, 'a network tag unique to the machine');
+      assert.deepEqual(m.resource.google_compute_instance.this.tags, ['${local.network_tag}']);
+      const fw = m.resource.google_compute_firewall;
+      assert.deepEqual(sorted(Object.keys(fw)), ['egress', 'ports', 'ssh']);
+      for (const [n, r] of Object.entries(fw)) {
+        assert.equal(r.network, '${google_compute_network.this.id}', `firewall ${n} is on the machine's network`);
+        assert.deepEqual(r.target_tags, ['${local.network_tag}'], `firewall ${n} targets the machine's tag`);
+      }
+      for (const r of [fw.ssh, fw.ports]) {
+        assert.equal(r.direction, 'INGRESS');
+        assert.deepEqual(r.source_ranges, ['0.0.0.0/0']);
+        assert.equal(r.allow.length, 1);
+        assert.equal(r.allow[0].protocol, 'tcp');
+      }
+      assert.deepEqual(fw.ssh.allow[0].ports, ['22']);
+      assert.equal(fw.ports.allow[0].ports, '${local.ports}');
+      // An allow block without ports opens every TCP port: no rule when var.ports is empty.
+      assert.equal(fw.ports.count, '${length(local.ports) > 0 ? 1 : 0}');
+      assert.equal(fw.egress.direction, 'EGRESS');
+      assert.deepEqual(fw.egress.destination_ranges, ['0.0.0.0/0']);
+    } else {
+      const nsg = m.resource.azurerm_network_security_group.this;
+      assert.ok(nsg, 'azurerm_network_security_group.this');
+      const assoc = m.resource.azurerm_network_interface_security_group_association?.this;
+      assert.ok(assoc, 'the NSG is associated with the NIC');
+      assert.equal(assoc.network_interface_id, '${azurerm_network_interface.this.id}');
+      assert.equal(assoc.network_security_group_id, '${azurerm_network_security_group.this.id}');
+      assert.deepEqual(m.resource.azurerm_linux_virtual_machine.this.network_interface_ids, ['${azurerm_network_interface.this.id}']);
+      assert.ok(!m.resource.azurerm_network_security_rule, 'no separate rules (they would mix with the inline ones)');
+      const rules = nsg.security_rule;
+      const inbound = rules.filter((r) => r.direction === 'Inbound');
+      const allows = inbound.filter((r) => r.access === 'Allow');
+      assert.deepEqual(allows.map((r) => [r.protocol, r.destination_port_range, r.priority]), [['Tcp', '22', 1000]],
+        'the only static inbound allow is SSH');
+      const dyn = nsg.dynamic?.security_rule ?? [];
+      assert.equal(dyn.length, 1, 'one dynamic rule for the declared ports');
+      assert.equal(dyn[0].for_each, '${local.ports}');
+      const c = dyn[0].content[0];
+      assert.deepEqual([c.direction, c.access, c.protocol, c.destination_port_range],
+        ['Inbound', 'Allow', 'Tcp', '${security_rule.value}']);
+      assert.equal(c.priority, '${1001 + security_rule.key}');
+      const deny = inbound.find((r) => r.access === 'Deny' && r.source_address_prefix === 'VirtualNetwork');
+      assert.ok(deny, 'an explicit Deny of VirtualNetwork inbound');
+      assert.deepEqual([deny.protocol, deny.destination_port_range, deny.destination_address_prefix], ['*', '*', '*']);
+      // Below every allow: SSH (1000) and up to 20 ports (1001..1020); above Azure's AllowVnetInBound (65000).
+      assert.ok(deny.priority > 1020 && deny.priority <= 4096, `deny priority ${deny.priority}`);
+      const out = rules.find((r) => r.direction === 'Outbound' && r.access === 'Allow');
+      assert.deepEqual([out?.destination_port_range, out?.destination_address_prefix], ['*', '*'], 'egress open');
+    }
+  });
 }
 
 test('the three modules declare identical variables (types, descriptions, defaults, validations)', async () => {
@@ -220,6 +362,43 @@ test('the three modules declare identical variables (types, descriptions, defaul
   for (const [i, m] of rest.entries()) {
     assert.deepEqual(m.variable, first.variable, `${MODULES[i + 1]} variables equal ${MODULES[0]}'s`);
   }
+});
+
+// Terraform's regex() is RE2; the patterns used here mean the same in JavaScript.
+const hclString = (s) => JSON.parse(`"${s}"`);
+
+test('image is validated: the three names or a provider reference, never another plain name', async () => {
+  const m = await loadModule('aws');
+  const v = m.variable.image.validation ?? [];
+  assert.equal(v.length, 1, 'image has a validation');
+  const cond = v[0].condition;
+  assert.ok(v[0].error_message, 'validation has an error_message');
+  const names = JSON.parse(cond.match(/contains\((\[[^\]]*\]), var\.image\)/)[1]);
+  assert.deepEqual(names, IMAGE_NAMES);
+  const regexes = [...cond.matchAll(/can\(regex\("((?:[^"\\]|\\.)*)", var\.image\)\)/g)].map((x) => new RegExp(hclString(x[1])));
+  assert.equal(regexes.length, 3, 'one pattern per provider reference');
+  assert.equal(cond.split('||').length, 1 + regexes.length, 'no other clause');
+  const accepts = (img) => names.includes(img) || regexes.some((r) => r.test(img));
+  for (const ok of [...IMAGE_NAMES, 'ami-0123456789abcdef0', 'ami-12345678',
+    'ubuntu-os-cloud/ubuntu-2204-lts', 'projects/debian-cloud/global/images/family/debian-12',
+    'https://www.googleapis.com/compute/v1/projects/ubuntu-os-cloud/global/images/family/ubuntu-2404-lts-amd64',
+    'Canonical:0001-com-ubuntu-server-jammy:22_04-lts-gen2:latest', 'Debian:debian-12:12-gen2:latest']) {
+    assert.ok(accepts(ok), `accepts ${ok}`);
+  }
+  for (const bad of ['', 'ubuntu', 'ubuntu-20.04', 'debian-11', 'Debian-12', 'centos-7', 'windows-2022',
+    'ubuntu-22.04 ', ' debian-12', 'ami-', 'ami-XYZ', 'a:b:c', 'a:b:c:d:e', 'a b/c']) {
+    assert.ok(!accepts(bad), `refuses ${JSON.stringify(bad)}`);
+  }
+});
+
+test('ports is validated: at most 20 whole numbers from 1 to 65535', async () => {
+  const m = await loadModule('aws');
+  const v = m.variable.ports.validation ?? [];
+  assert.equal(v.length, 1, 'ports has a validation');
+  assert.equal(v[0].condition,
+    '${length(var.ports) <= 20 && alltrue([for p in var.ports : try(p >= 1 && p <= 65535 && floor(p) == p, false)])}');
+  assert.ok(v[0].error_message, 'validation has an error_message');
+  assert.equal(m.variable.ports.nullable, false);
 });
 
 // ---- the shared cloud-init template ----

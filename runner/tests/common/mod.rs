@@ -9,7 +9,7 @@ use axum::routing::post;
 use axum::Router;
 use hangar_runner::{start, Config, Runner};
 use serde_json::{json, Value};
-use shared::signing;
+use protocol::signing::{self, Direction};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU16, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -46,7 +46,8 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
     inner.attempts.fetch_add(1, Ordering::SeqCst);
     let header = headers.get(signing::HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let now = chrono::Utc::now().timestamp();
-    if signing::verify(SECRET, Some(&header), &body, now).is_err() {
+    // Exactly what runner-callback checks: the callback context, not the webhook one.
+    if signing::verify(SECRET, Direction::Callback, Some(&header), &body, now).is_err() {
         inner.bad_signatures.fetch_add(1, Ordering::SeqCst);
         return (StatusCode::UNAUTHORIZED, "bad signature".into());
     }
@@ -217,8 +218,19 @@ pub fn job(action: &str, machine: Value, callback_url: &str) -> Value {
     j
 }
 
+/// A webhook signature made now (the Worker's side).
 pub fn sign_now(body: &[u8]) -> String {
-    signing::sign(SECRET, chrono::Utc::now().timestamp(), body)
+    signing::sign(SECRET, Direction::Webhook, chrono::Utc::now().timestamp(), body)
+}
+
+/// Params of a deploy job as SQL writes them.
+pub fn deploy_params(name: &str, version: &str, settings: Value) -> Value {
+    json!({"deploymentId": new_id(), "name": name, "version": version, "settings": settings})
+}
+
+/// Params of a command job as SQL writes them.
+pub fn command_params(command: &str, args: &[&str], timeout_sec: u32) -> Value {
+    json!({"command": command, "args": args, "timeoutSec": timeout_sec})
 }
 
 /// One HTTP client for every request of a test binary (building one is not free). It
