@@ -219,11 +219,11 @@ begin
   return hangar_ok(jsonb_build_object('applied', true, 'status', 'succeeded'));
 end $$;
 
--- A command-line word as send-command takes it: 1–1024 characters, no newline.
+-- A command-line word as send-command takes it: 1–1024 bytes, no newline.
 create or replace function private.is_command_word(v jsonb) returns boolean
 language sql immutable set search_path = '' as $$
   select pg_catalog.jsonb_typeof(v) = 'string'
-    and pg_catalog.char_length(v #>> '{}') between 1 and 1024
+    and pg_catalog.octet_length(v #>> '{}') between 1 and 1024
     and (v #>> '{}') !~ '[\n\r]'  -- text and jsonb cannot hold NUL at all
 $$;
 revoke all on function private.is_command_word(jsonb) from public, anon, authenticated;
@@ -254,8 +254,8 @@ begin
   end if;
   if p_action = 'deploy' then
     bad := case
-      when coalesce(p_params ->> 'name', '') !~ '^[A-Za-z0-9._-]{1,64}$' or jsonb_typeof(p_params -> 'name') <> 'string' then 'name'
-      when coalesce(p_params ->> 'version', '') !~ '^[A-Za-z0-9._-]{1,64}$' or jsonb_typeof(p_params -> 'version') <> 'string' then 'version'
+      when coalesce(p_params ->> 'name', '') !~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' or jsonb_typeof(p_params -> 'name') <> 'string' then 'name'
+      when coalesce(p_params ->> 'version', '') !~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' or jsonb_typeof(p_params -> 'version') <> 'string' then 'version'
       when p_params ? 'settings' and jsonb_typeof(p_params -> 'settings') not in ('object', 'null') then 'settings'
       when octet_length(coalesce(p_params -> 'settings', '{}')::text) > 16384
         or private.jsonb_depth(p_params -> 'settings') > 16 then 'settings'

@@ -29,8 +29,9 @@ impl Origins {
 pub struct AllowedImages(Vec<(crate::domain::Provider, String)>);
 
 impl AllowedImages {
+    /// Google's Debian images have no cloud-init, which installs the agent: not on GCP.
     pub const DEFAULT: &'static str = "aws:ubuntu-22.04,aws:ubuntu-24.04,aws:debian-12,\
-        gcp:ubuntu-22.04,gcp:ubuntu-24.04,gcp:debian-12,azure:ubuntu-22.04,azure:ubuntu-24.04,azure:debian-12";
+        gcp:ubuntu-22.04,gcp:ubuntu-24.04,azure:ubuntu-22.04,azure:ubuntu-24.04,azure:debian-12";
 
     pub fn parse(raw: &str) -> Option<Self> {
         let pairs = raw
@@ -236,7 +237,8 @@ mod tests {
     fn allowed_images() {
         use crate::domain::Provider;
         let c = load(&base()).unwrap();
-        assert!(c.allowed_images.allows(Provider::Gcp, "debian-12"));
+        assert!(c.allowed_images.allows(Provider::Azure, "debian-12"));
+        assert!(!c.allowed_images.allows(Provider::Gcp, "debian-12"));
         assert!(!c.allowed_images.allows(Provider::Aws, "evil"));
         let list = AllowedImages::parse("aws:ami-0abc:1, gcp:ubuntu-22.04").unwrap();
         assert!(list.allows(Provider::Aws, "ami-0abc:1"));

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-/// 1–64 characters of `[A-Za-z0-9._-]` (protocol names and versions).
+/// 1–64 characters of `[A-Za-z0-9._-]`, not starting with `.` (protocol names and
+/// versions: the runner puts them in paths). The rule is `protocol::payload::is_label`.
 #[derive(Deserialize, Serialize)]
 #[serde(try_from = "String")]
 struct Label(String);
@@ -16,8 +17,9 @@ struct Label(String);
 impl TryFrom<String> for Label {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
-        let ok = crate::domain::is_word(&raw, 64, "._-");
-        ok.then_some(Label(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._-".into())
+        protocol::payload::is_label(&raw)
+            .then_some(Label(raw))
+            .ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._- (not starting with .)".into())
     }
 }
 
@@ -37,7 +39,7 @@ struct DeployBody {
     protocol_config: ProtocolConfig,
 }
 
-/// A command line word: 1–1024 characters, no NUL or newline.
+/// A command line word: 1–1024 bytes, no NUL or newline (`protocol::payload::is_word`).
 #[derive(Deserialize, Serialize)]
 #[serde(try_from = "String")]
 struct Word(String);
@@ -45,8 +47,8 @@ struct Word(String);
 impl TryFrom<String> for Word {
     type Error = String;
     fn try_from(raw: String) -> Result<Self, String> {
-        let ok = (1..=1024).contains(&raw.len()) && !raw.contains(['\0', '\n', '\r']);
-        ok.then_some(Word(raw)).ok_or_else(|| "must be 1 to 1024 characters without NUL or newlines".into())
+        protocol::payload::is_word(&raw)
+            .then_some(Word(raw)).ok_or_else(|| "must be 1 to 1024 characters without NUL or newlines".into())
     }
 }
 

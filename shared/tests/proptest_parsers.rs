@@ -87,6 +87,16 @@ fn arb_object() -> impl Strategy<Value = Value> {
     prop::collection::btree_map(any::<String>(), arb_json(), 0..6).prop_map(|m| Value::Object(m.into_iter().collect()))
 }
 
+/// `v` with every backtick in keys and strings replaced.
+fn without_backticks(v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(s.replace('`', "'")),
+        Value::Array(items) => Value::Array(items.iter().map(without_backticks).collect()),
+        Value::Object(map) => Value::Object(map.iter().map(|(k, v)| (k.replace('`', "'"), without_backticks(v))).collect()),
+        other => other.clone(),
+    }
+}
+
 fn arb_non_object() -> impl Strategy<Value = Value> {
     arb_json().prop_filter("not an object", |v| !v.is_object())
 }
@@ -368,7 +378,7 @@ proptest! {
 
     #[test]
     fn configuration_too_many_ports_are_rejected(ports in prop::collection::vec(1u64..=65535, 21..40)) {
-        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err());
+        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err(), "assertion failed");
     }
 
     #[test]
@@ -388,12 +398,12 @@ proptest! {
         let mut ports: Vec<Value> = ports.into_iter().map(|p| json!(p)).collect();
         let at = at % (ports.len() + 1);
         ports.insert(at, bad);
-        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err());
+        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err(), "assertion failed");
     }
 
     #[test]
     fn configuration_ports_must_be_a_list(ports in arb_json().prop_filter("not a list", |v| !v.is_array())) {
-        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err());
+        prop_assert!(Configuration::try_from(json!({ "ports": ports })).is_err(), "assertion failed");
     }
 
     #[test]
@@ -825,7 +835,10 @@ proptest! {
                 };
                 prop_assert_eq!(a.contains(&wanted), expected);
             }
-            Err(_) => prop_assert!(!aud.is_string() && !(aud.is_array() && aud.as_array().unwrap().iter().all(Value::is_string))),
+            Err(_) => {
+                let all_strings = aud.as_array().is_some_and(|items| items.iter().all(Value::is_string));
+                prop_assert!(!aud.is_string() && !all_strings);
+            }
         }
     }
 }
@@ -882,12 +895,38 @@ proptest! {
             parse_json::<CreateMachine>(&bytes).err(),
             parse_json::<MachinePatch>(&bytes).err(),
         ].into_iter().flatten() {
-            // Well-formed JSON is never "invalid JSON": its errors name a field (an
-            // unknown key "" is named "", which is its name).
-            prop_assume!(!v.to_string().contains('`'), "a backtick in a key is its own (ignored) property");
-            let field = validation_field(&e);
-            prop_assert!(field.is_some_and(|f| !f.is_empty() || v.get("").is_some()), "{:?}", e);
+            prop_assert_eq!(e.status(), 400);
         }
+    }
+
+    /// A well-formed object body is never "invalid JSON": its errors name a field (an
+    /// unknown key "" is named "", which is its name). Keys with a backtick, and enums
+    /// of the wrong type, have their own (ignored) properties.
+    #[test]
+    fn object_body_errors_name_a_field(v in arb_object().prop_map(|v| without_backticks(&v))) {
+        let text = v.to_string();
+        prop_assume!(["tier", "provider"].iter().all(|k| v.get(*k).is_none_or(Value::is_string)));
+        for e in [
+            parse_json::<Empty>(text.as_bytes()).err(),
+            parse_json::<CreateMachine>(text.as_bytes()).err(),
+            parse_json::<MachinePatch>(text.as_bytes()).err(),
+        ].into_iter().flatten() {
+            let field = validation_field(&e);
+            prop_assert!(field.is_some_and(|f| !f.is_empty() || v.get("").is_some()), "{:?} for {}", e, text);
+        }
+    }
+
+    /// A body is a JSON object: serde would otherwise read a struct from an array,
+    /// field by field in declaration order (`["web"]` as `{"name":"web"}`).
+    #[test]
+    #[ignore = "bug: parse_json reads a struct from a JSON array (CreateMachine accepts [\"web\"])"]
+    fn array_bodies_are_refused(name in NAME, extra in prop::collection::vec(arb_json(), 0..3)) {
+        let mut items = vec![json!(name)];
+        items.extend(extra);
+        let body = Value::Array(items).to_string();
+        prop_assert!(parse_json::<CreateMachine>(body.as_bytes()).is_err(), "accepted {}", body);
+        prop_assert!(parse_json::<MachinePatch>(b"[]").is_err(), "accepted []");
+        prop_assert!(parse_json::<Empty>(b"[]").is_err(), "accepted []");
     }
 
     #[test]
@@ -1419,7 +1458,7 @@ fn arb_origin() -> impl Strategy<Value = String> {
     })
 }
 
-const CONFIG_VARS: [&str; 20] = [
+const CONFIG_VARS: [&str; 22] = [
     "POSTGREST_URL",
     "SUPABASE_URL",
     "SUPABASE_ANON_KEY",
@@ -1439,6 +1478,8 @@ const CONFIG_VARS: [&str; 20] = [
     "PRIVY_APP_ID",
     "PRIVY_VERIFICATION_KEY",
     "PRIVY_JWKS_URL",
+    "ALLOWED_IMAGES",
+    "HANGAR_TEST_PANIC",
     "UNRELATED",
 ];
 
@@ -1641,5 +1682,238 @@ proptest! {
         let p = load(&env).unwrap().privy().unwrap();
         prop_assert_eq!(p.app_id, app);
         prop_assert_eq!(p.key, PrivyKeySource::Pem(format!("-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----")));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Nesting depth of raw bodies (request::nesting_depth, MAX_BODY_DEPTH)
+// ---------------------------------------------------------------------------------------
+
+/// Strings that are mostly the characters a depth scanner must not be fooled by.
+fn tricky_string() -> impl Strategy<Value = String> {
+    prop_oneof![any::<String>(), "[\\[\\]{}\"\\\\a :,]{0,12}"]
+}
+
+fn arb_tricky_json() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![Just(Value::Null), any::<i64>().prop_map(Value::from), tricky_string().prop_map(Value::String)];
+    leaf.prop_recursive(8, 64, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map(tricky_string(), inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+/// Byte soup made of JSON's structural tokens: deep, shallow, valid or not.
+fn token_soup() -> impl Strategy<Value = Vec<u8>> {
+    let token = prop::sample::select(vec!["[", "]", "{", "}", "\"", "\\", "\\\"", ",", ":", "1", "\"k\":", " ", "null"]);
+    prop::collection::vec(token, 0..200).prop_map(|t| t.concat().into_bytes())
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn nesting_depth_of_json_text_is_its_depth(v in arb_tricky_json(), pretty in any::<bool>()) {
+        let text = if pretty { serde_json::to_string_pretty(&v).unwrap() } else { v.to_string() };
+        prop_assert_eq!(nesting_depth(text.as_bytes()), json_depth(&v), "{}", text);
+    }
+
+    #[test]
+    fn nesting_depth_never_panics(bytes in prop::collection::vec(any::<u8>(), 0..512), soup in token_soup()) {
+        let _ = nesting_depth(&bytes);
+        let _ = nesting_depth(&soup);
+    }
+
+    /// Whatever the bytes, a body that parses is never deeper than the limit.
+    #[test]
+    fn parsed_bodies_are_never_deeper_than_the_limit(soup in token_soup(), prefix in prop::sample::select(vec!["", "{\"k\":", "[", "\"", "\\"])) {
+        let bytes = [prefix.as_bytes(), &soup].concat();
+        match parse_json::<Value>(&bytes) {
+            Ok(v) => prop_assert!(json_depth(&v) <= MAX_BODY_DEPTH),
+            Err(e) => prop_assert_eq!(e.status(), 400),
+        }
+    }
+
+    #[test]
+    fn deep_bodies_are_refused_whatever_the_target_type(d in (MAX_BODY_DEPTH + 1)..200, arrays in prop::collection::vec(any::<bool>(), 200), name in NAME) {
+        let body = json!({ "name": name, "configuration": nested(d - 1, &arrays) });
+        prop_assert_eq!(depth(&body), d);
+        let bytes = body.to_string().into_bytes();
+        for e in [
+            parse_json::<Value>(&bytes).err(),
+            parse_json::<Empty>(&bytes).err(),
+            parse_json::<CreateMachine>(&bytes).err(),
+            parse_json::<MachinePatch>(&bytes).err(),
+        ] {
+            prop_assert!(e.is_some(), "depth {} accepted", d);
+            let e = e.unwrap();
+            prop_assert_eq!(validation_field(&e), Some("body"), "{:?}", e);
+        }
+    }
+
+    /// Brackets inside strings do not count: a shallow body full of them is accepted.
+    #[test]
+    fn brackets_in_strings_do_not_count(n in 33usize..500, quote_escapes in any::<bool>()) {
+        let noise = if quote_escapes { "[{\\\"".repeat(n) } else { "[".repeat(n) };
+        let body = json!({ "k": noise });
+        prop_assert_eq!(nesting_depth(body.to_string().as_bytes()), 1);
+        prop_assert_eq!(parse_json::<Value>(body.to_string().as_bytes()).ok(), Some(body));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Wrongly-typed enum values: well-formed JSON, so a validation error naming the field
+// ---------------------------------------------------------------------------------------
+
+fn arb_wrong_enum_value() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<bool>().prop_map(Value::Bool),
+        prop::collection::vec(any::<String>().prop_map(Value::String), 0..3).prop_map(Value::Array),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// `{"tier": 5}` is valid JSON with a wrong value, not "invalid JSON". serde_json
+    /// reports a non-string enum as a syntax error, which parse_json maps to InvalidJson.
+    #[test]
+    #[ignore = "bug: a non-string tier/provider is answered invalid_json, not a validation_error naming the field"]
+    fn wrongly_typed_enums_are_validation_errors(
+        field in prop::sample::select(vec!["tier", "provider"]),
+        bad in arb_wrong_enum_value(),
+        name in NAME,
+        patch in any::<bool>(),
+    ) {
+        let e = if patch && field == "tier" {
+            parse_json::<MachinePatch>(json!({ field: bad }).to_string().as_bytes()).err()
+        } else {
+            parse_json::<CreateMachine>(json!({ "name": name, field: bad }).to_string().as_bytes()).err()
+        };
+        prop_assert!(e.is_some());
+        let e = e.unwrap();
+        prop_assert_eq!(validation_field(&e), Some(field), "{:?}", e);
+    }
+
+    /// Today's behaviour, kept green: still a 400, never accepted.
+    #[test]
+    fn wrongly_typed_enums_are_refused_with_400(field in prop::sample::select(vec!["tier", "provider"]), bad in arb_wrong_enum_value(), name in NAME) {
+        let e = parse_json::<CreateMachine>(json!({ "name": name, field: bad }).to_string().as_bytes()).err();
+        prop_assert!(e.is_some());
+        prop_assert_eq!(e.unwrap().status(), 400);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// AllowedImages (ALLOWED_IMAGES) and the other newer Config fields
+// ---------------------------------------------------------------------------------------
+
+fn arb_allowed_pairs() -> impl Strategy<Value = Vec<(usize, String)>> {
+    prop::collection::vec((0usize..3, "[A-Za-z0-9._:/@-]{1,30}"), 1..8)
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn allowed_images_parse_never_panics(raw in any::<String>(), provider in 0usize..3, image in any::<String>()) {
+        if let Some(list) = AllowedImages::parse(&raw) {
+            let p = PROVIDERS[provider].1;
+            prop_assert_eq!(list.allows(p, &image), list.for_provider(p).contains(&image.as_str()));
+        }
+    }
+
+    #[test]
+    fn allowed_images_round_trip(pairs in arb_allowed_pairs(), mask in any::<u64>(), sep in "[ ]{0,2},[ ]{0,2}", probe in "[A-Za-z0-9._:/@-]{1,30}") {
+        let raw = pairs
+            .iter()
+            .map(|(p, i)| format!("{}:{i}", recase(PROVIDERS[*p].0, mask)))
+            .collect::<Vec<_>>()
+            .join(&sep);
+        let list = AllowedImages::parse(&raw);
+        prop_assert!(list.is_some(), "{}", raw);
+        let list = list.unwrap();
+        for (p, i) in &pairs {
+            prop_assert!(list.allows(PROVIDERS[*p].1, i));
+        }
+        for (name, p) in PROVIDERS {
+            let _ = name;
+            let expected: Vec<&str> = pairs.iter().filter(|(q, _)| PROVIDERS[*q].1 == p).map(|(_, i)| i.as_str()).collect();
+            prop_assert_eq!(list.for_provider(p), expected);
+            prop_assert_eq!(list.allows(p, &probe), pairs.iter().any(|(q, i)| PROVIDERS[*q].1 == p && *i == probe));
+        }
+    }
+
+    #[test]
+    fn allowed_images_with_one_bad_entry_are_refused(pairs in arb_allowed_pairs(), bad in prop_oneof![
+        "[a-z]{1,12}:[a-z0-9.-]{1,12}".prop_filter("not a provider", |e| Provider::parse(e.split(':').next().unwrap()).is_none()),
+        "[a-z0-9.-]{1,20}",
+    ], at in any::<usize>()) {
+        let mut entries: Vec<String> = pairs.iter().map(|(p, i)| format!("{}:{i}", PROVIDERS[*p].0)).collect();
+        let at = at % (entries.len() + 1);
+        entries.insert(at, bad);
+        prop_assert_eq!(AllowedImages::parse(&entries.join(",")), None);
+    }
+
+    #[test]
+    fn allowed_images_blank_is_refused(blank in "[ ,\t]{0,6}") {
+        prop_assert_eq!(AllowedImages::parse(&blank), None);
+    }
+
+    #[test]
+    fn default_allowed_images_are_valid_images(provider in 0usize..3) {
+        let list = AllowedImages::parse(AllowedImages::DEFAULT).unwrap();
+        let p = PROVIDERS[provider].1;
+        prop_assert!(list.allows(p, Image::DEFAULT), "the default image must be allowed on {:?}", p);
+        for image in list.for_provider(p) {
+            prop_assert!(Image::parse(image).is_ok(), "{}", image);
+        }
+    }
+
+    #[test]
+    fn config_allowed_images_follow_their_parser(raw in prop_oneof![any::<String>(), arb_allowed_pairs().prop_map(|p| p.iter().map(|(p, i)| format!("{}:{i}", PROVIDERS[*p].0)).collect::<Vec<_>>().join(","))]) {
+        let mut env = base_env();
+        env.insert("ALLOWED_IMAGES".into(), raw.clone());
+        let expected = if raw.trim().is_empty() { AllowedImages::parse(AllowedImages::DEFAULT) } else { AllowedImages::parse(raw.trim()) };
+        match load(&env) {
+            Ok(c) => prop_assert_eq!(Some(c.allowed_images), expected),
+            Err(e) => {
+                prop_assert_eq!(expected, None);
+                prop_assert_eq!(e, ApiError::Misconfigured { variable: "ALLOWED_IMAGES" });
+            }
+        }
+    }
+
+    #[test]
+    fn config_test_panic_only_on_exactly_one(raw in prop_oneof![Just("1".to_string()), Just(" 1 ".to_string()), any::<String>()]) {
+        let mut env = base_env();
+        env.insert("HANGAR_TEST_PANIC".into(), raw.clone());
+        prop_assert_eq!(load(&env).unwrap().test_panic, raw.trim() == "1");
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// rate_limit::key: whom a limit counts
+// ---------------------------------------------------------------------------------------
+
+proptest! {
+    #![proptest_config(config())]
+
+    /// A user's key and a client address's key never meet, and two users never share one.
+    #[test]
+    fn rate_limit_keys_never_collide(a in arb_uuid(), b in arb_uuid(), ip in prop::option::of(any::<String>()), ip2 in prop::option::of(any::<String>())) {
+        let user = shared::rate_limit::key(Some(a), ip.as_deref());
+        prop_assert_eq!(&user, &format!("user:{a}"), "a user's key ignores the address");
+        prop_assert_ne!(&user, &shared::rate_limit::key(None, ip2.as_deref()));
+        if a != b {
+            prop_assert_ne!(&user, &shared::rate_limit::key(Some(b), ip.as_deref()));
+        }
+        let anon = shared::rate_limit::key(None, ip.as_deref());
+        prop_assert!(anon.starts_with("ip:"), "{}", anon);
+        if ip.as_deref().is_none_or(str::is_empty) {
+            prop_assert_eq!(anon.as_str(), "ip:unknown");
+        }
     }
 }

@@ -27,16 +27,18 @@ before(async () => {
     routes: [`*/functions/v1/${name}*`],
     compatibilityDate: '2026-07-01',
     bindings,
-    ratelimits: Object.fromEntries(Object.entries(ratelimits).map(([k, limit]) => [k, { simple: { limit, period: 60 } }])),
+    // Counters belong to a namespace (as on Cloudflare): every Worker's RATE_LIMITER shares one.
+    ratelimits: Object.fromEntries(Object.entries(ratelimits).map(([k, [namespace_id, limit]]) =>
+      [k, { namespace_id, simple: { limit, period: 60 } }])),
   });
   process.chdir(ROOT); // workerd wants module paths below its starting directory
   mf = new Miniflare({
     host: '127.0.0.1',
     port: 0,
     workers: [
-      worker('me', { RATE_LIMITER: LIMIT.perUser }),
-      worker('exchange', { RATE_LIMITER: LIMIT.exchange }),
-      worker('create-machine', { RATE_LIMITER: LIMIT.perUser, CREATE_RATE_LIMITER: LIMIT.create }),
+      worker('me', { RATE_LIMITER: ['user', LIMIT.perUser] }),
+      worker('exchange', { RATE_LIMITER: ['exchange', LIMIT.exchange] }),
+      worker('create-machine', { RATE_LIMITER: ['user', LIMIT.perUser], CREATE_RATE_LIMITER: ['create', LIMIT.create] }),
     ],
   });
   base = (await mf.ready).toString().replace(/\/$/, '');

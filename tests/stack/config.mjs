@@ -26,8 +26,10 @@ export const LOCAL_DIR = join(ROOT, ".local");
 const LOCAL_JWT_SECRET = "hangar-local-dev-jwt-secret-not-for-production-0123456789";
 const LOCAL_RUNNER_SECRET = "hangar-local-dev-runner-secret-0123456789abcdef";
 
+// Google's Debian images have no cloud-init (which installs the agent): not on GCP.
 const ALLOWED_IMAGES = ["aws", "gcp", "azure"]
   .flatMap((p) => ["ubuntu-22.04", "ubuntu-24.04", "debian-12"].map((i) => `${p}:${i}`))
+  .filter((pair) => pair !== "gcp:debian-12")
   .join(",");
 
 export const VARIABLES = [

@@ -19,7 +19,7 @@ import { join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
-import { LOCAL_DIR, ROOT, resolveConfig } from "./config.mjs";
+import { LOCAL_DIR, ROOT, rateLimits, resolveConfig } from "./config.mjs";
 import * as pg from "./pg.mjs";
 
 const mode = process.argv[2];
@@ -275,12 +275,45 @@ async function startPostrust() {
 
 // ---- the counting proxy in front of postrust ----------------------------------------
 const postgrestCalls = new Map();
+// Fault injection (control endpoint /postgrest/fault): while a fault is set, matching
+// requests are NOT forwarded; the proxy answers garbage instead, so that a test sees
+// what the functions make of a broken PostgREST (API.md §1: 502 upstream_error, the
+// body never reaches the client). Every garbage body carries `marker`.
+let postgrestFault = null; // { mode, match, remaining, marker, served }
+let lastFault = null; // the latest fault, also once a `count` has run out
+const FAULT_MODES = {
+  // 500 with an HTML page quoting a SQL error (a proxy or gateway in front of PostgREST).
+  "html-500": (k) => [500, "text/html; charset=utf-8",
+    `<!DOCTYPE html><html><head><title>500 Internal Server Error</title></head><body><h1>Internal Server Error</h1>` +
+    `<pre>ERROR:  relation "hangar_secret_canary" does not exist at character 15 (SQLSTATE 42P01) ${k}</pre></body></html>`],
+  // A PostgREST-style error body with SQL details.
+  "json-500": (k) => [500, "application/json",
+    JSON.stringify({ code: "42P01", message: 'relation "hangar_secret_canary" does not exist', details: k, hint: "PGRST canary" })],
+  // 200 whose body is not JSON at all.
+  "text-200": (k) => [200, "application/json", `this is not JSON ${k} <html>`],
+  // 200 with JSON cut in the middle.
+  "truncated-200": (k) => [200, "application/json", `{"ok":true,"data":{"id":"${k}","machines":[{"id":"${k}","na`],
+  // 200 with valid JSON of the wrong shape.
+  "shape-200": (k) => [200, "application/json", JSON.stringify([{ unexpected: k, ok: "yes" }])],
+  // The connection is dropped without an answer.
+  reset: null,
+};
+function serveFault(res) {
+  const f = postgrestFault;
+  f.served += 1;
+  if (f.remaining !== null && --f.remaining <= 0) postgrestFault = null;
+  if (f.mode === "reset") return res.socket?.destroy();
+  const [status, type, body] = FAULT_MODES[f.mode](f.marker);
+  res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}
 async function startPostgrestProxy() {
   const proxy = createHttpServer(async (req, res) => {
     const path = new URL(req.url, "http://proxy").pathname;
     postgrestCalls.set(path, (postgrestCalls.get(path) ?? 0) + 1);
     const chunks = [];
     for await (const c of req) chunks.push(c);
+    if (postgrestFault && (!postgrestFault.match || path.includes(postgrestFault.match))) return serveFault(res);
     try {
       const headers = { ...req.headers };
       delete headers.host;
@@ -365,7 +398,7 @@ async function startFunctions() {
     ...names.map((n) => ({
       name: envs[n].name ?? `hangar-${n}`,
       modules: true,
-      scriptPath: `functions/${n}/build/index.js`,
+      scriptPath: `functions/${n}/build/entry.js`,
       modulesRoot: `functions/${n}/build`,
       modulesRules: [
         { type: "ESModule", include: ["**/*.js"] },
@@ -376,6 +409,10 @@ async function startFunctions() {
       compatibilityDate: envs[n].compatibility_date ?? wrangler.compatibility_date,
       compatibilityFlags: envs[n].compatibility_flags ?? wrangler.compatibility_flags ?? [],
       bindings,
+      // The rate-limiting bindings wrangler.toml declares, with this stack's limits.
+      ratelimits: Object.fromEntries(
+        rateLimits(n, vars).map((rl) => [rl.name, { namespace_id: rl.namespaceId, simple: { limit: rl.limit, period: 60 } }]),
+      ),
     })),
   ];
   const sink = logSink(functionsLog);
@@ -486,6 +523,31 @@ async function startControl() {
       } catch (e) {
         return reply(500, { error: e.message });
       }
+    }
+    // POST /postgrest/fault?mode=<mode>[&match=<path substring>][&count=<n>][&marker=<s>]:
+    // the counting proxy answers garbage (FAULT_MODES) instead of forwarding, to every
+    // request whose path contains `match` (default: all), for the next `count` requests
+    // (default: until cleared). mode=off clears it. GET /postgrest/fault: the state.
+    // Answers { fault: {...} | null, served } (served: garbage answers of the last fault).
+    if (url.pathname === "/postgrest/fault" && (req.method === "POST" || req.method === "GET")) {
+      if (req.method === "GET") return reply(200, { fault: postgrestFault, modes: Object.keys(FAULT_MODES) });
+      const mode = url.searchParams.get("mode") ?? "";
+      if (mode === "off") {
+        const served = lastFault?.served ?? 0;
+        postgrestFault = null;
+        return reply(200, { fault: null, served });
+      }
+      if (!(mode in FAULT_MODES)) return reply(400, { error: `mode must be off or one of ${Object.keys(FAULT_MODES).join(", ")}` });
+      const count = url.searchParams.get("count");
+      postgrestFault = {
+        mode,
+        match: url.searchParams.get("match") || null,
+        remaining: count === null ? null : Math.max(1, Number(count) || 1),
+        marker: url.searchParams.get("marker") || "hangar-garbage-canary",
+        served: 0,
+      };
+      lastFault = postgrestFault;
+      return reply(200, { fault: postgrestFault, served: 0 });
     }
     // GET /postgrest-calls: PostgREST requests made by the functions, by path.
     if (req.method === "GET" && url.pathname === "/postgrest-calls") {
