@@ -82,6 +82,8 @@ create table public.accounts (
   provider text,
   identifier text,
   credit_balance_cents bigint not null default 0,
+  -- An operator's per-account override of private.settings' max_machines_per_account.
+  max_machines int check (max_machines is null or max_machines >= 0),
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now(),
   last_login timestamptz

@@ -431,12 +431,12 @@ begin
 
   -- The account row lock serializes this account's creates and starts, so the quota
   -- and the balance are checked against what really exists.
-  select credit_balance_cents into balance from accounts where id = uid for update;
+  select credit_balance_cents, max_machines into balance, limit_count from accounts where id = uid for update;
   if balance is null then
     delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return hangar_refuse('not_found', 'Account not found');
   end if;
-  limit_count := private.setting('max_machines_per_account');
+  limit_count := coalesce(limit_count, private.setting('max_machines_per_account'));
   select count(*) into current_count from machines where owner_id = uid and status <> 'terminated';
   if current_count >= limit_count then
     delete from idempotency_keys where owner_id = uid and key = p_idempotency_key;

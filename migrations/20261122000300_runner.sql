@@ -163,9 +163,9 @@ begin
   if inserted = 0 then
     return hangar_ok(jsonb_build_object('applied', false, 'reason', 'replayed', 'status', j.status));
   end if;
-  -- Outputs are facts about the cloud: keep them whatever the machine and the job have
-  -- become since (a terminate must know the instance id).
-  if p_outputs is not null then
+  -- Outputs are facts about the cloud: keep them whatever the job has become since (a
+  -- terminate must know the instance id), unless the machine is gone for good.
+  if p_outputs is not null and m.status <> 'terminated' then
     update machines set
       ip_address = coalesce(p_outputs ->> 'ipAddress', ip_address),
       provider_instance_id = coalesce(p_outputs ->> 'providerInstanceId', provider_instance_id)

@@ -1,9 +1,11 @@
 // The entry of every function's Worker (copied next to worker-build's output as
 // entry.js): the Rust Worker, and a last line of defence for a panic. wasm is built
-// with panic = "abort", so a panic traps and no Rust code can answer that request;
-// worker-build's shim resets the instance for the next one. This answers the trapped
-// request with the API.md §1 error envelope and the CORS headers that
-// shared/src/cors.rs gives every response, and logs a JSON line with the request id.
+// with panic = "abort", so a panic traps and no Rust code can answer that request (the
+// trap happens in a promise callback: the request would hang); worker-build's shim
+// resets the instance for the next one. The Rust panic hook calls
+// globalThis.__hangarPanicked, and every request in flight on the poisoned instance is
+// answered with the API.md §1 error envelope and the CORS headers that
+// shared/src/cors.rs gives every response, with a JSON log line.
 import Worker from "./index.js";
 import { WorkerEntrypoint } from "cloudflare:workers";
 
@@ -32,12 +34,24 @@ function panicked(request, env, error) {
   return new Response(JSON.stringify(body), { status: 500, headers });
 }
 
+// Requests in flight on this instance: a panic fails them all (the instance is lost).
+const inFlight = new Set();
+globalThis.__hangarPanicked = () => {
+  for (const fail of inFlight) fail(new Error("panic in the Rust handler"));
+  inFlight.clear();
+};
+
 class Entry extends WorkerEntrypoint {
   async fetch(request) {
+    let fail;
+    const panic = new Promise((_, reject) => { fail = reject; });
+    inFlight.add(fail);
     try {
-      return await new Worker(this.ctx, this.env).fetch(request);
+      return await Promise.race([new Worker(this.ctx, this.env).fetch(request), panic]);
     } catch (error) {
       return panicked(request, this.env, error);
+    } finally {
+      inFlight.delete(fail);
     }
   }
 }

@@ -139,8 +139,9 @@ impl Config {
             service_key: required("SUPABASE_SERVICE_ROLE_KEY")?,
             jwt_secret: required("SUPABASE_JWT_SECRET")?,
             allowed_origins: Origins::parse(&get("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into())),
-            session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.max(60),
-            refresh_ttl_days: number("REFRESH_TTL_DAYS", 30)?.max(1),
+            // Bounded: an absurd lifetime would overflow the token's timestamps.
+            session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.clamp(60, 7 * 24 * 3600),
+            refresh_ttl_days: number("REFRESH_TTL_DAYS", 30)?.clamp(1, 365),
             signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             runner_url: get("RUNNER_URL"),

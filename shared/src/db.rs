@@ -57,6 +57,11 @@ impl<'a> Db<'a> {
             map.retain(|_, v| !v.is_null());
         }
         let body = args.to_string();
+        // Postgres cannot store U+0000; a value carrying one (from a signed token's claims,
+        // say) would fail there, after the request was accepted.
+        if crate::request::scan(body.as_bytes()).nul {
+            return Err(ApiError::validation("body", "values must not contain the NUL character (\\u0000)"));
+        }
         let response = self
             .client(&who)
             .rpc(function, body)

@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 pub use p256::ecdsa::VerifyingKey as Es256Key;
 
-/// Clock skew tolerated on `exp` (seconds).
-const LEEWAY_SECS: i64 = 30;
+/// Clock skew tolerated on `exp` (seconds): none, as PostgREST, which the token is
+/// forwarded to, checks `exp` to the second.
+const LEEWAY_SECS: i64 = 0;
 pub const SESSION_ROLE: &str = "authenticated";
 pub const SESSION_AUDIENCE: &str = "authenticated";
 pub const SESSION_ISSUER: &str = "hangar";
@@ -125,9 +126,20 @@ pub fn key_id(token: &str) -> Option<String> {
     UntrustedToken::new(token).ok()?.header().key_id.clone()
 }
 
+/// `exp`, and a token not valid yet (`nbf`, or `iat` in the future beyond the clock skew
+/// PostgREST allows): such a token would pass here and then fail at PostgREST, after the
+/// request had been accepted.
 fn check_expiry<T>(claims: &Claims<T>) -> Result<(), ApiError> {
-    claims.validate_expiration(&time_options()).map(|_| ()).map_err(reject)
+    claims.validate_expiration(&time_options()).map_err(reject)?;
+    let latest = clock::now() + Duration::seconds(FUTURE_SKEW_SECS);
+    if claims.not_before.is_some_and(|t| t > latest) || claims.issued_at.is_some_and(|t| t > latest) {
+        return Err(ApiError::InvalidToken);
+    }
+    Ok(())
 }
+
+/// How far in the future `iat`/`nbf` may be (PostgREST's own allowance).
+const FUTURE_SKEW_SECS: i64 = 30;
 
 fn reject(e: ValidationError) -> ApiError {
     match e {
@@ -219,6 +231,13 @@ mod tests {
         assert_eq!(verify_session(&hs256(h.clone(), wrong_aud, SECRET.as_bytes()), SECRET).unwrap_err(), ApiError::InvalidToken);
         let service = json!({"sub":sub,"role":"service_role","aud":"authenticated","exp":now()+60});
         assert_eq!(verify_session(&hs256(h.clone(), service, SECRET.as_bytes()), SECRET).unwrap_err(), ApiError::InvalidToken);
+        // Not valid yet at PostgREST either: refused here rather than failing there.
+        let future = json!({"sub":sub,"role":"authenticated","aud":"authenticated","exp":now()+600,"iat":now()+120});
+        assert_eq!(verify_session(&hs256(h.clone(), future, SECRET.as_bytes()), SECRET).unwrap_err(), ApiError::InvalidToken);
+        let not_yet = json!({"sub":sub,"role":"authenticated","aud":"authenticated","exp":now()+600,"nbf":now()+120});
+        assert_eq!(verify_session(&hs256(h.clone(), not_yet, SECRET.as_bytes()), SECRET).unwrap_err(), ApiError::InvalidToken);
+        let skewed = json!({"sub":sub,"role":"authenticated","aud":"authenticated","exp":now()+600,"iat":now()+10});
+        assert!(verify_session(&hs256(h.clone(), skewed, SECRET.as_bytes()), SECRET).is_ok());
         let no_exp = json!({"sub":sub,"role":"authenticated","aud":"authenticated"});
         assert_eq!(verify_session(&hs256(h, no_exp, SECRET.as_bytes()), SECRET).unwrap_err(), ApiError::InvalidToken);
         let none = format!("{}.{}.", b64(&json!({"alg":"none"})), b64(&good));

@@ -154,30 +154,49 @@ pub fn check_media_type(content_type: Option<&str>, body_len: usize) -> Result<(
 /// Strict JSON into `T`; the error names the offending field as a dotted path.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) { b"{}" } else { bytes };
-    if nesting_depth(bytes) > MAX_BODY_DEPTH {
+    let scan = scan(bytes);
+    if scan.depth > MAX_BODY_DEPTH {
         return Err(ApiError::validation("body", format!("JSON may nest at most {MAX_BODY_DEPTH} levels deep")));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let result: Result<T, _> = serde_path_to_error::deserialize(&mut de);
-    let value = result.map_err(|err| {
+    if scan.nul {
+        // Postgres text and jsonb cannot hold U+0000: refused here, not by the database.
+        return Err(ApiError::validation("body", "strings must not contain the NUL character (\\u0000)"));
+    }
+    // Syntax first, then the fields from the parsed value: a mistyped enum (`"tier": 0`)
+    // is then a validation error naming its field, not "invalid JSON".
+    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|_| ApiError::InvalidJson)?;
+    if !value.is_object() {
+        // serde would fill a struct from an array, in field order.
+        return Err(ApiError::validation("body", "The body must be a JSON object"));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            return ApiError::InvalidJson;
-        }
-        field_error(&path, &inner.to_string())
-    })?;
-    de.end().map_err(|_| ApiError::InvalidJson)?;
-    Ok(value)
+        field_error(&path, &err.into_inner().to_string())
+    })
 }
 
 /// How deeply `bytes` nests arrays and objects, counted without parsing (brackets
 /// inside strings do not count). Malformed JSON is left for the parser to name.
 pub fn nesting_depth(bytes: &[u8]) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in bytes {
+    scan(bytes).depth
+}
+
+/// What one pass over a JSON text finds before it is parsed.
+pub(crate) struct Scan {
+    pub depth: usize,
+    /// A `\u0000` escape inside a string.
+    pub nul: bool,
+}
+
+pub(crate) fn scan(bytes: &[u8]) -> Scan {
+    let (mut depth, mut max, mut in_string, mut escaped, mut nul) = (0usize, 0usize, false, false, false);
+    for (i, &b) in bytes.iter().enumerate() {
         if in_string {
             match (escaped, b) {
+                (true, b'u') => {
+                    nul |= bytes.get(i + 1..i + 5) == Some(b"0000");
+                    escaped = false;
+                }
                 (true, _) => escaped = false,
                 (false, b'\\') => escaped = true,
                 (false, b'"') => in_string = false,
@@ -195,7 +214,7 @@ pub fn nesting_depth(bytes: &[u8]) -> usize {
             _ => {}
         }
     }
-    max
+    Scan { depth: max, nul }
 }
 
 /// Turns serde's message into `{field, message}`: unknown and missing fields name
@@ -262,6 +281,8 @@ mod tests {
         assert_eq!(nesting_depth(deep(32).as_bytes()), 32);
         let body = format!(r#"{{"token":"a","identityToken":{}}}"#, deep(40));
         assert_eq!(field_of(parse_json::<Body>(body.as_bytes()).unwrap_err()), "body");
+        assert_eq!(field_of(parse_json::<Body>(br#"{"token":"a\u0000b"}"#).unwrap_err()), "body");
+        assert!(parse_json::<Body>(br#"{"token":"a\\u0000b"}"#).is_ok());
         let too_deep = format!("{{\"token\":{}}}", deep(31));
         assert_eq!(nesting_depth(too_deep.as_bytes()), 32);
     }

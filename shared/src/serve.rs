@@ -62,7 +62,7 @@ where
     // A panic's message and stack reach the Worker's log (the response is
     // scripts/worker-entry.js's envelope: a wasm trap ends this request's Rust code).
     static PANIC_HOOK: std::sync::Once = std::sync::Once::new();
-    PANIC_HOOK.call_once(|| std::panic::set_hook(Box::new(console_error_panic_hook::hook)));
+    PANIC_HOOK.call_once(|| std::panic::set_hook(Box::new(on_panic)));
     let started = clock::now_millis();
     let method = req.method();
     let header = |name: &str| req.headers().get(name).ok().flatten();
@@ -170,6 +170,28 @@ where
         }
     };
     Ok(response.with_status(status).with_headers(headers))
+}
+
+/// Logs the panic, then tells the Worker's entry (scripts/worker-entry.js) at once: the
+/// trap that follows happens inside a promise callback, so the request would otherwise
+/// never settle.
+fn on_panic(info: &std::panic::PanicHookInfo) {
+    console_error_panic_hook::hook(info);
+    #[cfg(target_arch = "wasm32")]
+    {
+        let global = js_sys::global();
+        if let Ok(notify) = js_sys::Reflect::get(&global, &"__hangarPanicked".into()) {
+            if let Some(notify) = wasm_bindgen_function(notify) {
+                let _ = notify.call0(&global);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+fn wasm_bindgen_function(v: worker::wasm_bindgen::JsValue) -> Option<js_sys::Function> {
+    use worker::wasm_bindgen::JsCast;
+    v.dyn_into::<js_sys::Function>().ok()
 }
 
 /// Other names a function answers to (URLs frontends already use).

@@ -619,7 +619,8 @@ const DISPLAY_NAME: &str = "[^\\p{Cc}\\s]([^\\p{Cc}]{0,62}[^\\p{Cc}\\s])?";
 fn arb_http_url() -> impl Strategy<Value = String> {
     (
         prop_oneof![Just("http"), Just("https"), Just("HTTPS")],
-        "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){0,3}",
+        // `xn--` starts a punycode label, which must then decode: not generated here.
+        "[a-z][a-z0-9-]{0,20}(\\.[a-z]{2,6}){0,3}".prop_filter("no punycode", |h| !h.contains("xn--")),
         prop::option::of(1u16..),
         "(/[A-Za-z0-9._~-]{0,12}){0,5}",
         prop::option::of("[a-z]{1,8}=[A-Za-z0-9]{0,8}"),
@@ -888,8 +889,15 @@ proptest! {
     #[test]
     fn parse_json_never_panics_on_json_text(v in arb_json(), tail in "[ \t\n]{0,2}") {
         let bytes = format!("{v}{tail}").into_bytes();
-        // Any JSON document is accepted as a Value and comes back unchanged.
-        prop_assert_eq!(parse_json::<Value>(&bytes).ok(), Some(v.clone()));
+        // Any JSON object is accepted as a Value and comes back unchanged; any other
+        // document is not a body (400 naming `body`).
+        match parse_json::<Value>(&bytes) {
+            Ok(parsed) => prop_assert_eq!(parsed, v.clone()),
+            Err(e) => {
+                prop_assert!(!v.is_object(), "an object was refused: {:?}", e);
+                prop_assert_eq!(e, ApiError::validation("body", "The body must be a JSON object"));
+            }
+        }
         for e in [
             parse_json::<Empty>(&bytes).err(),
             parse_json::<CreateMachine>(&bytes).err(),
@@ -919,7 +927,6 @@ proptest! {
     /// A body is a JSON object: serde would otherwise read a struct from an array,
     /// field by field in declaration order (`["web"]` as `{"name":"web"}`).
     #[test]
-    #[ignore = "bug: parse_json reads a struct from a JSON array (CreateMachine accepts [\"web\"])"]
     fn array_bodies_are_refused(name in NAME, extra in prop::collection::vec(arb_json(), 0..3)) {
         let mut items = vec![json!(name)];
         items.extend(extra);
@@ -930,7 +937,7 @@ proptest! {
     }
 
     #[test]
-    fn parse_json_rejects_trailing_garbage(v in arb_json(), tail in "[ ]{0,2}[^ \t\r\n]{1,4}") {
+    fn parse_json_rejects_trailing_garbage(v in arb_json(), tail in "[ ]{1,2}[^ \t\r\n]{1,4}") {
         let bytes = format!("{v}{tail}").into_bytes();
         prop_assert_eq!(parse_json::<Value>(&bytes).unwrap_err(), ApiError::InvalidJson);
     }
@@ -1021,7 +1028,7 @@ proptest! {
 
     /// Any unknown key, whatever its characters, is named as given.
     #[test]
-    #[ignore = "bug: an unknown key holding a backtick is misnamed (`a`b` is named \"a`b.a\")"]
+    #[ignore = "bug: an unknown key holding a backtick is misnamed (key \"`\" is named \"`.\")"]
     fn empty_body_names_any_key(key in any::<String>(), v in arb_json()) {
         let body = format!("{{{}:{v}}}", serde_json::to_string(&key).unwrap());
         let e = parse_json::<Empty>(body.as_bytes()).unwrap_err();
@@ -1258,8 +1265,7 @@ proptest! {
     /// A TTL from configuration (any value `Config` accepts for SESSION_TTL_SECONDS)
     /// must not panic when minting; an absurd one should be refused or capped.
     #[test]
-    #[ignore = "bug: mint_session panics on a TTL beyond chrono's range"]
-    fn mint_session_never_panics_on_any_accepted_ttl(ttl in 60i64..=i64::MAX) {
+    fn mint_session_never_panics_on_any_accepted_ttl(ttl in 60i64..=7 * 24 * 3600) {
         let _ = jwt::mint_session(Uuid::nil(), Uuid::nil(), ttl, SECRET);
     }
 }
@@ -1492,6 +1498,15 @@ const NUMBERS: [(&str, i64, i64); 5] = [
     ("RUNNER_RETRY_BASE_MS", 1, 10_000),
 ];
 
+/// Lifetimes are capped (an absurd one would overflow the token's timestamps).
+fn max_of(name: &str) -> i64 {
+    match name {
+        "SESSION_TTL_SECONDS" => 7 * 24 * 3600,
+        "REFRESH_TTL_DAYS" => 365,
+        _ => i64::MAX,
+    }
+}
+
 fn base_env() -> HashMap<String, String> {
     HashMap::from([
         ("SUPABASE_URL".to_string(), "https://x.supabase.co".to_string()),
@@ -1630,7 +1645,7 @@ proptest! {
         match load(&env) {
             Ok(c) => {
                 prop_assert!(n >= 0);
-                prop_assert_eq!(number_of(&c, name), n.max(min));
+                prop_assert_eq!(number_of(&c, name), n.clamp(min, max_of(name)));
             }
             Err(e) => {
                 prop_assert!(n < 0);
@@ -1780,7 +1795,6 @@ proptest! {
     /// `{"tier": 5}` is valid JSON with a wrong value, not "invalid JSON". serde_json
     /// reports a non-string enum as a syntax error, which parse_json maps to InvalidJson.
     #[test]
-    #[ignore = "bug: a non-string tier/provider is answered invalid_json, not a validation_error naming the field"]
     fn wrongly_typed_enums_are_validation_errors(
         field in prop::sample::select(vec!["tier", "provider"]),
         bad in arb_wrong_enum_value(),

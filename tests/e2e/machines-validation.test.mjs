@@ -93,7 +93,8 @@ test('create-machine with exactly one hour of the tier\'s price → 201; one cen
   const m = ok(await createRaw(u), 201);
   assert.equal(m.tier, 'dev.small');
 
-  const medium = hourlyCents('dev.medium'); // ceil(1200 / 730) = 2
+  // The balance covers every machine the account would then have running: the small one too.
+  const medium = hourlyCents('dev.small') + hourlyCents('dev.medium'); // 1 + ceil(1200 / 730) = 3
   await setBalance(u.user.id, medium - 1);
   const before = await countMachines(u.user.id);
   fails(await createRaw(u, { tier: 'dev.medium' }), 402, 'insufficient_credits');

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { env } from './lib/env.mjs';
 import { signIn, sleep } from './lib/api.mjs';
+import { setMachineLimit } from './lib/machines.mjs';
 import { createRaw, rows, lit } from './lib/machines.mjs';
 import {
   stopRunner, startRunner, tick, waitFor, runnerLog, deliveriesPerJob,
@@ -14,6 +15,8 @@ let user;
 
 before(async () => {
   user = await signIn();
+  // More machines than the default limit of 10 (API.md §1).
+  await setMachineLimit(user.user.id, 1000);
   await stopRunner();
 });
 

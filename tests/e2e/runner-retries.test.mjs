@@ -18,7 +18,7 @@ const requests = []; // { at, jobId, attempt, signed, path }
 function validSignature(header, raw) {
   const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header ?? '');
   if (!m) return false;
-  return createHmac('sha256', env.RUNNER_SECRET).update(`${m[1]}.${raw}`).digest('hex') === m[2];
+  return createHmac('sha256', env.RUNNER_SECRET).update(`hangar-webhook.${m[1]}.${raw}`).digest('hex') === m[2];
 }
 
 before(async () => {

@@ -4,6 +4,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { fn, ok, fails, signIn, UUID_RE } from './lib/api.mjs';
+import { setMachineLimit } from './lib/machines.mjs';
 import { createMachine, act, assertMachine, assertJob, assertEvent, rows, lit, counts, jobsOf } from './lib/machines.mjs';
 import {
   startRunner, waitForStatus, waitForJob, getJob, logsOf, machineStatus, insertMachine, percentile,
@@ -17,6 +18,8 @@ let user, other;
 before(async () => {
   await startRunner(); // a no-op when it runs; a file before this one may have left it down
   [user, other] = await Promise.all([signIn(), signIn()]);
+  // More machines than the default limit of 10 (API.md §1).
+  await setMachineLimit(user.user.id, 1000);
 });
 
 const deploy = (u, body) => fn('deploy-protocol', { token: u.accessToken, body });

@@ -184,6 +184,7 @@ test('create: init, apply, output → the machine is running with the Terraform 
     agent_token: agentToken,
     functions_url: env.FUNCTIONS_URL,
     power_state: 'running',
+    ports: [],
   });
   assert.equal(apply.mode, '600', 'terraform.tfvars.json is private (it holds the agent token)');
 

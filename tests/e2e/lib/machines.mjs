@@ -73,6 +73,10 @@ export const countMachines = async (ownerId) =>
 export const setBalance = (accountId, cents) =>
   sql(`update accounts set credit_balance_cents = ${Number(cents)} where id = ${lit(accountId)}`);
 
+/** An operator's per-account machine limit (accounts.max_machines), for tests that need many machines. */
+export const setMachineLimit = (accountId, n) =>
+  sql(`update accounts set max_machines = ${Number(n)} where id = ${lit(accountId)}`);
+
 export const OPEN_JOB_STATUSES = ['queued', 'dispatched', 'running'];
 
 /**
