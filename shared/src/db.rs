@@ -86,8 +86,13 @@ fn upstream_failure(function: &str, status: u16, body: &str) -> ApiError {
     // The body may hold SQL or internals: it goes to the log only, shortened.
     let snippet: String = body.chars().take(300).collect();
     let detail = format!("postgrest {function}: status {status}: {snippet}");
+    // PostgREST's own codes for "no database connection" (PGRST000–003; postrust answers
+    // PGRST500 when its pool times out): the database is down, not misbehaving.
+    let code = serde_json::from_str::<Value>(body).ok().and_then(|v| v.get("code")?.as_str().map(str::to_string));
+    let unreachable = matches!(code.as_deref(), Some("PGRST000" | "PGRST001" | "PGRST002" | "PGRST003" | "PGRST500"));
     match status {
         502..=504 => ApiError::Unavailable(detail),
+        _ if unreachable => ApiError::Unavailable(detail),
         _ => ApiError::Upstream(detail),
     }
 }
@@ -149,5 +154,7 @@ mod tests {
         assert_eq!(e.status(), 502);
         assert!(!e.message().contains("secret_table"));
         assert_eq!(upstream_failure("f", 503, "").status(), 503);
+        assert_eq!(upstream_failure("f", 500, r#"{"code":"PGRST500","message":"Service temporarily unavailable"}"#).status(), 503);
+        assert_eq!(upstream_failure("f", 500, r#"{"code":"XX000","message":"boom"}"#).status(), 502);
     }
 }
