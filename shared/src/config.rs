@@ -69,20 +69,37 @@ pub struct PrivyConfig {
     pub key: PrivyKeySource,
 }
 
+/// A secret from the environment: `Debug` never prints it, so a logged `Config` (or an
+/// error that carries one) cannot leak it.
+#[derive(Clone, PartialEq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// PostgREST base URL (`…/rest/v1` on Supabase, `…/api` on the local stack).
     pub postgrest_url: String,
-    pub anon_key: String,
-    pub service_key: String,
-    pub jwt_secret: String,
+    pub anon_key: Secret,
+    pub service_key: Secret,
+    pub jwt_secret: Secret,
     pub allowed_origins: Origins,
     pub session_ttl_secs: i64,
     pub refresh_ttl_days: i64,
     pub signup_credits_cents: i64,
     pub version: String,
     pub runner_url: Option<String>,
-    pub runner_secret: Option<String>,
+    pub runner_secret: Option<Secret>,
     pub runner_max_attempts: i64,
     pub runner_retry_base_ms: i64,
     /// Base URL of the functions (`{FUNCTIONS_URL}/functions/v1/<name>`), for callbacks.
@@ -135,9 +152,9 @@ impl Config {
 
         Ok(Config {
             postgrest_url: postgrest_url.trim_end_matches('/').to_string(),
-            anon_key: required("SUPABASE_ANON_KEY")?,
-            service_key: required("SUPABASE_SERVICE_ROLE_KEY")?,
-            jwt_secret: required("SUPABASE_JWT_SECRET")?,
+            anon_key: Secret(required("SUPABASE_ANON_KEY")?),
+            service_key: Secret(required("SUPABASE_SERVICE_ROLE_KEY")?),
+            jwt_secret: Secret(required("SUPABASE_JWT_SECRET")?),
             allowed_origins: Origins::parse(&get("ALLOWED_ORIGINS").unwrap_or_else(|| "*".into())),
             // Bounded: an absurd lifetime would overflow the token's timestamps.
             session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.clamp(60, 7 * 24 * 3600),
@@ -145,7 +162,7 @@ impl Config {
             signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             runner_url: get("RUNNER_URL"),
-            runner_secret: get("RUNNER_SECRET"),
+            runner_secret: get("RUNNER_SECRET").map(Secret),
             runner_max_attempts: number("RUNNER_MAX_ATTEMPTS", 5)?.max(1),
             runner_retry_base_ms: number("RUNNER_RETRY_BASE_MS", 10_000)?.max(1),
             functions_url: get("FUNCTIONS_URL").or_else(|| get("SUPABASE_URL")).map(|u| u.trim_end_matches('/').to_string()),
@@ -166,7 +183,7 @@ impl Config {
 
     /// The runner webhook secret: needed by delivery and the callback.
     pub fn runner_secret(&self) -> Result<&str, ApiError> {
-        self.runner_secret.as_deref().ok_or(ApiError::Misconfigured { variable: "RUNNER_SECRET" })
+        self.runner_secret.as_ref().map(Secret::expose).ok_or(ApiError::Misconfigured { variable: "RUNNER_SECRET" })
     }
 
     /// Privy settings are needed only where Privy tokens are verified (`exchange`).
@@ -232,6 +249,14 @@ mod tests {
         let mut v = base();
         v.insert("SIGNUP_CREDITS_CENTS", "ten");
         assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "SIGNUP_CREDITS_CENTS" });
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let text = format!("{:?}", load(&base()).unwrap());
+        assert!(!text.contains("service") || !text.contains("\"service\""), "{text}");
+        assert!(!text.contains("\"secret\""), "{text}");
+        assert!(text.contains("[redacted]"));
     }
 
     #[test]

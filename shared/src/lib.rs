@@ -1,39 +1,41 @@
-//! Everything the Hangar edge functions share: configuration, the HTTP envelope and
-//! CORS, request parsing, auth, PostgREST access, domain types and the services that
-//! the function crates call. A function crate only picks a service and answers.
+//! Everything the Hangar edge functions share. A function crate is one line: its route,
+//! methods, who may call it and its handler in `api` (`shared::function!`). The layers,
+//! from the edge inwards:
 
-pub mod account;
-pub mod callback;
-pub mod clock;
-pub mod config;
-pub mod cors;
-pub mod db;
-pub mod dispatch;
-pub mod domain;
-pub mod envelope;
-pub mod error;
-pub mod health;
-pub mod jobs;
-pub mod jwt;
-pub mod log;
-pub mod machines;
-pub mod models;
-pub mod privy;
-pub mod rate_limit;
-pub mod refresh;
-pub mod request;
-pub mod scheduler;
-pub mod serve;
+/// HTTP plumbing: serve (the pipeline), `Call`, `Reply`, the envelope, CORS, body
+/// parsing, rate limits, and the `function!` macro.
+mod http;
+/// Who is calling: the `Caller` from a session (or Supabase Auth) JWT, Privy sign-in,
+/// refresh tokens.
+mod auth;
+/// The API: one module per resource; each handler parses its input into domain types,
+/// makes one database call and replies.
+pub mod api;
+/// The runner's side of the outbox: delivering jobs, receiving callbacks, the scheduler.
+mod runner;
+/// PostgREST: one typed struct per SQL function, one call site.
+mod db;
+/// Domain types, parsed once at the edge: one type per file, with its tests.
+mod domain;
+/// Configuration from the Worker's environment; secrets redacted in `Debug`.
+mod config;
+/// The one error type, and its mapping to status and `error_code`.
+mod error;
+/// Time in UTC (the Worker's clock).
+mod clock;
+/// JSON log lines.
+mod log;
 
-pub use config::Config;
+#[cfg(test)]
+mod proptests;
+
 pub use error::ApiError;
-pub use request::Call;
-pub use serve::{serve, Reply, Route};
+pub use http::{Call, Reply};
+pub use auth::Caller;
 
-/// What a function crate needs in scope.
-pub mod prelude {
-    pub use crate::error::ApiError;
-    pub use crate::request::Call;
-    pub use crate::serve::{serve, Reply, Route};
-    pub use worker::{event, Context, Env, Method, Request, Response};
+/// What the `function!` macro expands to; not an API.
+#[doc(hidden)]
+pub mod __function {
+    pub use crate::http::{serve, Route};
+    pub use worker::{event, Context, Env, Method, Request, Response, ScheduleContext, ScheduledEvent};
 }

@@ -1,2 +1,2 @@
 //! POST /functions/v1/create-machine — a new machine and its create job (Idempotency-Key honoured).
-shared::function!("create-machine", [Post], shared::machines::create);
+shared::function!("create-machine", [Post], user => shared::api::machines::create);

@@ -1,2 +1,2 @@
 //! POST /functions/v1/deploy-protocol — deploy a protocol on a running machine.
-shared::function!("deploy-protocol", [Post], shared::jobs::deploy);
+shared::function!("deploy-protocol", [Post], user => shared::api::machine_jobs::deploy);

@@ -1,2 +1,2 @@
 //! GET /functions/v1/get-job?jobId= — one job of the caller's.
-shared::function!("get-job", [Get], shared::machines::job);
+shared::function!("get-job", [Get], user => shared::api::machines::job);

@@ -1,2 +1,2 @@
 //! GET /functions/v1/get-machine-status?machineId= — a machine and its recent events.
-shared::function!("get-machine-status", [Get], shared::machines::status);
+shared::function!("get-machine-status", [Get], user => shared::api::machines::status);

@@ -1,2 +1,2 @@
 //! POST /functions/v1/log-machine-event — a user's event on its machine.
-shared::function!("log-machine-event", [Post], shared::machines::log_event);
+shared::function!("log-machine-event", [Post], user => shared::api::machines::log_event);

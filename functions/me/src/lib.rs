@@ -1,2 +1,2 @@
 //! GET, PATCH /functions/v1/me — the caller's account.
-shared::function!("me", [Get, Patch], shared::account::me_or_update);
+shared::function!("me", [Get, Patch], user => shared::api::account::me);

@@ -1,2 +1,2 @@
 //! POST /functions/v1/restart-machine — running → restarting.
-shared::function!("restart-machine", [Post], |call| shared::machines::act(call, "restart"));
+shared::function!("restart-machine", [Post], user => shared::api::machines::restart);

@@ -1,2 +1,2 @@
 //! POST /functions/v1/start-machine — stopped or error → starting.
-shared::function!("start-machine", [Post], |call| shared::machines::act(call, "start"));
+shared::function!("start-machine", [Post], user => shared::api::machines::start);

@@ -1,2 +1,2 @@
 //! POST /functions/v1/stop-machine — running → stopping.
-shared::function!("stop-machine", [Post], |call| shared::machines::act(call, "stop"));
+shared::function!("stop-machine", [Post], user => shared::api::machines::stop);

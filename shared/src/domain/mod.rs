@@ -1,131 +1,67 @@
 //! Domain types parsed once at the edge: a value of these types is valid by construction.
-//! Each deserializes through `TryFrom`, so a bad value is reported at its JSON path.
-use serde::{Deserialize, Deserializer, Serialize};
+//! Each deserializes through `TryFrom` (or an enum), so a bad value is reported at its
+//! JSON path. One type per file, with its tests.
+mod action;
+mod configuration;
+mod display_name;
+mod empty;
+mod event_type;
+mod http_url;
+mod id;
+mod image;
+mod label;
+mod level;
+mod machine_name;
+mod machine_status;
+mod patch;
+mod provider;
+mod region;
+mod ssh_public_key;
+mod tier;
+mod timeout_sec;
+mod word;
 
-mod machine;
-pub use machine::*;
-
-/// A body that must carry no fields (`{}` or nothing).
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Empty {}
-
-/// A field of a PATCH body: absent (leave alone), `null` (clear) or a new value.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Patch<T> {
-    #[default]
-    Absent,
-    Null,
-    Value(T),
-}
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(match Option::<T>::deserialize(d)? {
-            None => Patch::Null,
-            Some(v) => Patch::Value(v),
-        })
-    }
-}
-
-impl<T: Serialize> Patch<T> {
-    /// `{"set": bool, "value": …}` for SQL functions that must tell "clear" from "leave".
-    pub fn to_sql(&self) -> serde_json::Value {
-        match self {
-            Patch::Absent => serde_json::json!({ "set": false }),
-            Patch::Null => serde_json::json!({ "set": true, "value": null }),
-            Patch::Value(v) => serde_json::json!({ "set": true, "value": v }),
-        }
-    }
-}
-
-/// A person's display name: trimmed, 1–64 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct DisplayName(String);
-
-impl TryFrom<String> for DisplayName {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        let name = raw.trim();
-        if name.is_empty() {
-            return Err("must not be empty".into());
-        }
-        if name.chars().count() > 64 {
-            return Err("must be at most 64 characters".into());
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(DisplayName(name.to_string()))
-    }
-}
-
-/// An http(s) URL of at most 2048 characters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-pub struct HttpUrl(String);
-
-impl TryFrom<String> for HttpUrl {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        let raw = raw.trim();
-        if raw.len() > 2048 {
-            return Err("must be at most 2048 characters".into());
-        }
-        let url = url::Url::parse(raw).map_err(|_| "must be an http(s) URL".to_string())?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-            return Err("must be an http(s) URL".into());
-        }
-        Ok(HttpUrl(raw.to_string()))
-    }
-}
-
-impl AsRef<str> for DisplayName {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl AsRef<str> for HttpUrl {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
+pub(crate) use action::Action;
+pub(crate) use configuration::Configuration;
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) use configuration::json_depth;
+pub(crate) use display_name::DisplayName;
+pub(crate) use empty::Empty;
+pub(crate) use event_type::EventType;
+pub(crate) use http_url::HttpUrl;
+pub(crate) use id::{parse_id, Id};
+pub(crate) use image::Image;
+pub(crate) use label::Label;
+pub(crate) use level::Level;
+pub(crate) use machine_name::MachineName;
+pub(crate) use machine_status::MachineStatus;
+pub(crate) use patch::{Patch, SqlPatch};
+pub(crate) use provider::Provider;
+pub(crate) use region::Region;
+pub(crate) use ssh_public_key::SshPublicKey;
+pub(crate) use tier::Tier;
+pub(crate) use timeout_sec::TimeoutSec;
+pub(crate) use word::Word;
 
-    #[test]
-    fn display_names() {
-        assert_eq!(DisplayName::try_from("  Ada ".to_string()).unwrap().as_ref(), "Ada");
-        assert!(DisplayName::try_from("   ".to_string()).is_err());
-        assert!(DisplayName::try_from("x".repeat(65)).is_err());
-        assert!(DisplayName::try_from("é".repeat(64)).is_ok());
-        assert!(DisplayName::try_from("a\nb".to_string()).is_err());
-    }
-
-    #[test]
-    fn urls() {
-        assert!(HttpUrl::try_from("https://example.com/a.png".to_string()).is_ok());
-        assert!(HttpUrl::try_from("javascript:alert(1)".to_string()).is_err());
-        assert!(HttpUrl::try_from("ftp://x/y".to_string()).is_err());
-        assert!(HttpUrl::try_from("not a url".to_string()).is_err());
-    }
-
-    #[test]
-    fn patch_tells_absent_from_null() {
-        #[derive(Deserialize)]
-        struct B {
-            #[serde(default)]
-            name: Patch<DisplayName>,
+/// `AsRef<str>` and `TryFrom<String>` (through `parse`) for a string newtype.
+macro_rules! string_type {
+    ($name:ident) => {
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
         }
-        let b: B = serde_json::from_str("{}").unwrap();
-        assert_eq!(b.name, Patch::Absent);
-        let b: B = serde_json::from_str(r#"{"name":null}"#).unwrap();
-        assert_eq!(b.name, Patch::Null);
-        let b: B = serde_json::from_str(r#"{"name":" x "}"#).unwrap();
-        assert_eq!(b.name.to_sql(), serde_json::json!({"set": true, "value": "x"}));
-    }
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(raw: String) -> Result<Self, String> {
+                Self::parse(&raw)
+            }
+        }
+    };
+}
+pub(crate) use string_type;
+
+/// 1 to `max` ASCII letters, digits and the characters of `punctuation`.
+pub(crate) fn is_word(raw: &str, max: usize, punctuation: &str) -> bool {
+    (1..=max).contains(&raw.len()) && raw.chars().all(|c| c.is_ascii_alphanumeric() || punctuation.contains(c))
 }

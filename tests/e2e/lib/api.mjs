@@ -1,9 +1,97 @@
 // HTTP helpers for the functions and PostgREST, plus shared assertions.
+// Also the suite's recorder (for zzz-secrets.test.mjs): every response any test receives
+// through fetch, and every agent token the stack's runner journals, go to files in the
+// stack's run folder.
 import assert from 'node:assert/strict';
-import { env, signupCredits } from './env.mjs';
+import { existsSync, openSync, readdirSync, readFileSync, watch, writeSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
+import { env, signupCredits, ENV_FILE } from './env.mjs';
 import { privyToken, newPrivyDid, identityToken } from './jwt.mjs';
 
 export const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+// ---- the recorder -----------------------------------------------------------------------
+// Where: $HANGAR_RECORD_DIR, else the folder of stack.env when the stack runs in test mode
+// (a fresh folder per run, removed with the stack). A dev stack records nothing unless
+// HANGAR_RECORD_DIR is set (its folder outlives runs).
+//   responses.jsonl     one line per response: { source, method, url, status, headers, body }
+//   agent-tokens.jsonl  one line per create job the runner journaled: { jobId, agentToken }
+// The runner deletes a job from its journal (RUNNER_WORKDIR/jobs/<id>.json, the only place
+// an agent token is kept in clear) once its final callback is delivered, so the tokens are
+// taken while the jobs are there: a watch on that folder in every test process.
+export const RECORD_DIR = process.env.HANGAR_RECORD_DIR
+  ? resolve(process.env.HANGAR_RECORD_DIR)
+  : env.HANGAR_STACK_MODE === 'test' ? dirname(ENV_FILE) : null;
+export const RESPONSES_FILE = RECORD_DIR && join(RECORD_DIR, 'responses.jsonl');
+export const AGENT_TOKENS_FILE = RECORD_DIR && join(RECORD_DIR, 'agent-tokens.jsonl');
+const SOURCE = basename(process.argv[1] ?? 'unknown');
+
+let responsesFd = null;
+const appendLine = (fdOf, obj) => {
+  try {
+    writeSync(fdOf(), `${JSON.stringify(obj)}\n`);
+  } catch { /* the run folder is gone (stack stopped): nothing to record into */ }
+};
+const responsesOut = () => (responsesFd ??= openSync(RESPONSES_FILE, 'a'));
+
+/** Records one response (for requests not made through fetch, e.g. node:http). */
+export function recordResponse({ method, url, status, headers, body }) {
+  if (!RESPONSES_FILE) return;
+  const h = headers instanceof Headers ? Object.fromEntries(headers) : headers ?? {};
+  appendLine(responsesOut, { source: SOURCE, method, url: String(url), status, headers: h, body: body ?? '' });
+}
+
+const pendingRecords = new Set();
+/** Resolves when every response received so far is on disk. */
+export const recordsFlushed = () => Promise.allSettled([...pendingRecords]);
+
+// Every fetch of a test process goes through here (fn, rest, service, the runner helpers,
+// the control endpoint, and any test calling fetch itself): the caller gets the response
+// untouched; a clone's body is recorded.
+const realFetch = globalThis.fetch;
+if (RESPONSES_FILE && !realFetch.hangarRecorder) {
+  const recording = async function fetch(input, init) {
+    const res = await realFetch(input, init);
+    try {
+      const method = String(init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+      const url = input instanceof Request ? input.url : String(input);
+      const { status, headers } = res;
+      const p = res.clone().text()
+        .then((body) => recordResponse({ method, url, status, headers, body }),
+          (e) => recordResponse({ method, url, status, headers, body: `<unreadable: ${e.message}>` }))
+        .finally(() => pendingRecords.delete(p));
+      pendingRecords.add(p);
+    } catch { /* never break a test over the recorder */ }
+    return res;
+  };
+  recording.hangarRecorder = true;
+  globalThis.fetch = recording;
+}
+
+function watchRunnerJournal() {
+  const dir = env.RUNNER_WORKDIR && join(env.RUNNER_WORKDIR, 'jobs');
+  if (!AGENT_TOKENS_FILE || !dir || !existsSync(dir)) return;
+  let fd = null;
+  const seen = new Set();
+  const take = (name) => {
+    if (!name || !/^[^.]+\.json$/.test(name) || seen.has(name)) return;
+    let job;
+    try { job = JSON.parse(readFileSync(join(dir, name), 'utf8')); } catch { return; } // gone or half-written
+    seen.add(name);
+    if (typeof job?.agentToken === 'string' && job.agentToken) {
+      appendLine(() => (fd ??= openSync(AGENT_TOKENS_FILE, 'a')), { source: SOURCE, jobId: job.jobId ?? name.slice(0, -5), agentToken: job.agentToken });
+    }
+  };
+  const sweep = () => {
+    try { for (const n of readdirSync(dir)) take(n); } catch { /* folder gone */ }
+  };
+  try {
+    watch(dir, (_event, name) => take(name)).on('error', () => {}).unref();
+  } catch { /* no inotify: the sweeps below still see what stays */ }
+  sweep();
+  process.on('exit', sweep);
+}
+watchRunnerJournal();
 
 async function send(url, method, headers, body) {
   const res = await fetch(url, { method, headers, body });
@@ -104,11 +192,22 @@ export function assertAccount(a) {
  * Exchange a fresh Privy token. Options: sub (default: random), linkedAccounts (sends an identity token).
  * Returns { sub, session, user, accessToken, refreshToken }.
  */
-export async function signIn({ sub = newPrivyDid(), linkedAccounts } = {}) {
-  const body = { token: privyToken({ sub }) };
-  if (linkedAccounts) body.identityToken = identityToken(sub, linkedAccounts);
-  const session = ok(await fn('exchange', { body }));
-  return { sub, session, user: session.user, accessToken: session.accessToken, refreshToken: session.refreshToken };
+export async function signIn({ sub = newPrivyDid(), linkedAccounts, waitRateLimitMs = 90_000 } = {}) {
+  const deadline = Date.now() + waitRateLimitMs;
+  for (;;) {
+    const body = { token: privyToken({ sub }) };
+    if (linkedAccounts) body.identityToken = identityToken(sub, linkedAccounts);
+    const res = await fn('exchange', { body });
+    // Exchanges are limited per client IP (API.md §1) and every test signs in from 127.0.0.1:
+    // a 429 waits for its Retry-After (bounded by waitRateLimitMs; 0 = no wait).
+    if (res.status === 429 && Date.now() < deadline) {
+      const retry = Number(res.headers.get('retry-after'));
+      await sleep(Math.min(Math.max(Number.isFinite(retry) ? retry * 1000 : 1000, 200), Math.max(deadline - Date.now(), 0)));
+      continue;
+    }
+    const session = ok(res);
+    return { sub, session, user: session.user, accessToken: session.accessToken, refreshToken: session.refreshToken };
+  }
 }
 
 export { signupCredits };

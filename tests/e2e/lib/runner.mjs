@@ -155,9 +155,9 @@ export async function insertJob(machineId, ownerId, action, { params = {}, statu
   );
 }
 
-/** The webhook body the Workers would send for a job (hangar_delivery_json + callbackUrl). */
+/** The webhook body the Workers would send for a job (private.delivery_json + callbackUrl). */
 export async function deliveryBody(jobId, { agentToken } = {}) {
-  const body = JSON.parse(await sql(`select hangar_delivery_json(j) from jobs j where j.id = ${lit(jobId)}`));
+  const body = JSON.parse(await sql(`select private.delivery_json(j) from jobs j where j.id = ${lit(jobId)}`));
   body.callbackUrl = CALLBACK_URL;
   if (agentToken !== undefined) body.agentToken = agentToken;
   return body;

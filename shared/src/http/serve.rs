@@ -3,12 +3,9 @@
 //! or an upstream body: every outcome becomes an envelope here.
 use crate::clock;
 use crate::config::Config;
-use crate::cors;
-use crate::envelope;
 use crate::error::ApiError;
+use crate::http::{cors, envelope, rate_limit, Call, Reply};
 use crate::log;
-use crate::request::Call;
-use serde::Serialize;
 use serde_json::{json, Value};
 use std::future::Future;
 use worker::{Context, Env, Headers, Method, Request, Response};
@@ -17,41 +14,6 @@ use worker::{Context, Env, Headers, Method, Request, Response};
 pub struct Route {
     pub name: &'static str,
     pub methods: &'static [Method],
-}
-
-/// A successful outcome: status, payload and an optional human message.
-pub struct Reply {
-    status: u16,
-    data: Result<Value, String>,
-    message: Option<String>,
-    /// Set for a degraded answer that still carries data (health's 503).
-    failure: Option<ApiError>,
-}
-
-impl Reply {
-    pub fn with_status(status: u16, data: impl Serialize) -> Self {
-        let data = serde_json::to_value(data).map_err(|e| e.to_string());
-        Reply { status, data, message: None, failure: None }
-    }
-    pub fn ok(data: impl Serialize) -> Self {
-        Self::with_status(200, data)
-    }
-    pub fn created(data: impl Serialize) -> Self {
-        Self::with_status(201, data)
-    }
-    pub fn accepted(data: impl Serialize) -> Self {
-        Self::with_status(202, data)
-    }
-    pub fn message(mut self, message: impl Into<String>) -> Self {
-        self.message = Some(message.into());
-        self
-    }
-    /// An error envelope that also carries `data` (for health checks).
-    pub fn failing(data: impl Serialize, err: ApiError) -> Self {
-        let mut reply = Self::with_status(err.status(), data);
-        reply.failure = Some(err);
-        reply
-    }
 }
 
 pub async fn serve<F, Fut>(req: Request, env: Env, ctx: Context, route: Route, handler: F) -> worker::Result<Response>
@@ -94,15 +56,15 @@ where
             Err(e) => Err(e),
             Ok(config) => {
                 // Verified once: the rate limit counts per user, the handler reuses it.
-                let bearer = crate::request::bearer_token(header("authorization").as_deref());
-                let verified = bearer.is_some().then(|| crate::request::verify_caller(bearer, &config.jwt_secret));
+                let bearer = crate::auth::bearer_token(header("authorization").as_deref());
+                let verified = bearer.is_some().then(|| crate::auth::verify_caller(bearer, config.jwt_secret.expose()));
                 let user = verified.as_ref().and_then(|v| v.as_ref().ok()).map(|c| c.claims.sub);
-                let key = crate::rate_limit::key(user, header("cf-connecting-ip").as_deref());
+                let key = rate_limit::key(user, header("cf-connecting-ip").as_deref());
                 let test_panic = config.test_panic && header("x-hangar-test-panic").is_some();
-                match crate::rate_limit::check(&env, &key, method == Method::Post).await {
+                match rate_limit::check(&env, &key, method == Method::Post).await {
                     Err(e) => Err(e),
                     Ok(()) => {
-                        let call = Call { req, env, ctx, config, request_id: request_id.clone(), sub_path, verified };
+                        let call = Call { req, ctx, config, request_id: request_id.clone(), sub_path, verified };
                         if test_panic {
                             // Test stack only (HANGAR_TEST_PANIC=1): what does a panic answer?
                             panic!("test-only panic inside a handler");
@@ -241,19 +203,53 @@ mod tests {
     }
 }
 
-/// Declares a function's Worker entry point: its route name, methods and handler.
-/// `shared::function!("me", [Get, Patch], shared::account::me_or_update);`
+/// Declares a function's Worker: its route name, methods, who may call it, its handler.
+///
+/// ```ignore
+/// shared::function!("me", [Get, Patch], user => shared::api::account::me);
+/// shared::function!("exchange", [Post], public => shared::api::account::exchange);
+/// shared::function!("scheduler", [Post], service => shared::api::runner::tick,
+///     cron => shared::api::runner::cron);
+/// ```
+/// `public` handlers take the `Call`; `user` handlers also the verified `Caller` (no valid
+/// session: 401 before the handler runs); `service` handlers run only for the
+/// service-role key. `Allow` and CORS methods come from the method list.
 #[macro_export]
 macro_rules! function {
-    ($name:literal, [$($method:ident),+], $handler:expr) => {
-        #[$crate::prelude::event(fetch)]
+    ($name:literal, [$($method:ident),+], public => $handler:expr $(, cron => $cron:expr)?) => {
+        $crate::function!(@entry $name, [$($method),+], |call: $crate::Call| $handler(call) $(, $cron)?);
+    };
+    ($name:literal, [$($method:ident),+], user => $handler:expr $(, cron => $cron:expr)?) => {
+        $crate::function!(@entry $name, [$($method),+], |call: $crate::Call| async move {
+            let caller = call.caller()?;
+            $handler(call, caller).await
+        } $(, $cron)?);
+    };
+    ($name:literal, [$($method:ident),+], service => $handler:expr $(, cron => $cron:expr)?) => {
+        $crate::function!(@entry $name, [$($method),+], |call: $crate::Call| async move {
+            call.require_service_role()?;
+            $handler(call).await
+        } $(, $cron)?);
+    };
+    (@entry $name:literal, [$($method:ident),+], $handler:expr $(, $cron:expr)?) => {
+        #[$crate::__function::event(fetch)]
         async fn fetch(
-            req: $crate::prelude::Request,
-            env: $crate::prelude::Env,
-            ctx: $crate::prelude::Context,
-        ) -> ::worker::Result<$crate::prelude::Response> {
-            let route = $crate::Route { name: $name, methods: &[$($crate::prelude::Method::$method),+] };
-            $crate::serve(req, env, ctx, route, $handler).await
+            req: $crate::__function::Request,
+            env: $crate::__function::Env,
+            ctx: $crate::__function::Context,
+        ) -> ::worker::Result<$crate::__function::Response> {
+            let route = $crate::__function::Route { name: $name, methods: &[$($crate::__function::Method::$method),+] };
+            $crate::__function::serve(req, env, ctx, route, $handler).await
         }
+        $(
+            #[$crate::__function::event(scheduled)]
+            async fn scheduled(
+                _event: $crate::__function::ScheduledEvent,
+                env: $crate::__function::Env,
+                _ctx: $crate::__function::ScheduleContext,
+            ) {
+                $cron(env).await
+            }
+        )?
     };
 }

@@ -1,134 +1,13 @@
-//! `Call`: one incoming request with what every handler needs (config, caller, body).
-use crate::config::Config;
+//! Request bodies: media type and size, then strict JSON into a type. Errors name the
+//! offending field as a JSON path; nesting and NUL characters are refused before parsing.
 use crate::error::ApiError;
-use crate::jwt::{self, SessionClaims};
+use crate::http::call::MAX_BODY_BYTES;
 use serde::de::DeserializeOwned;
-use worker::{Context, Env, Method, Request};
 
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// How deeply any body may nest arrays and objects (API.md §1). Deeper JSON is refused
 /// before it is parsed: it could not be stored (SQL checks the same limits) and it once
 /// jammed the scheduler for every tenant.
 pub const MAX_BODY_DEPTH: usize = 32;
-
-pub struct Call {
-    pub req: Request,
-    pub env: Env,
-    pub ctx: Context,
-    pub config: Config,
-    pub request_id: String,
-    /// Path segments after `/functions/v1/<name>/`, e.g. `["<id>"]` for `instances/<id>`.
-    pub sub_path: Vec<String>,
-    /// The bearer token verified once, by `serve` (rate limits count per user).
-    pub(crate) verified: Option<Result<Caller, ApiError>>,
-}
-
-/// The authenticated caller, from a verified session (or Supabase Auth) token.
-#[derive(Debug, Clone)]
-pub struct Caller {
-    pub claims: SessionClaims,
-    /// The raw bearer token, forwarded to PostgREST so that RLS sees the caller.
-    pub token: String,
-}
-
-impl Call {
-    pub fn method(&self) -> Method {
-        self.req.method()
-    }
-
-    pub fn header(&self, name: &str) -> Option<String> {
-        self.req.headers().get(name).ok().flatten()
-    }
-
-    pub fn bearer(&self) -> Option<String> {
-        bearer_token(self.header("authorization").as_deref())
-    }
-
-    /// The bearer token as a verified Hangar session or Supabase Auth access token.
-    pub fn caller(&self) -> Result<Caller, ApiError> {
-        match &self.verified {
-            Some(verified) => verified.clone(),
-            None => verify_caller(self.bearer(), &self.config.jwt_secret),
-        }
-    }
-
-    /// Only the service role may call this function (operators, cron stand-ins).
-    pub fn require_service_role(&self) -> Result<(), ApiError> {
-        use subtle::ConstantTimeEq;
-        let token = self.bearer().ok_or(ApiError::Unauthorized)?;
-        let key = self.config.service_key.as_bytes();
-        if token.len() == key.len() && bool::from(token.as_bytes().ct_eq(key)) {
-            Ok(())
-        } else {
-            Err(ApiError::Forbidden("Only the service role may call this function".into()))
-        }
-    }
-
-    /// Sends `delivery` (a job for the runner) after the response has gone.
-    pub fn deliver_later(&self, delivery: Option<crate::dispatch::Delivery>) {
-        if let Some(delivery) = delivery {
-            let (config, request_id) = (self.config.clone(), self.request_id.clone());
-            self.ctx.wait_until(async move {
-                crate::dispatch::deliver(config, delivery, request_id).await;
-            });
-        }
-    }
-
-    pub fn query(&self, name: &str) -> Option<String> {
-        let url = self.req.url().ok()?;
-        let value = url.query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned());
-        value
-    }
-
-    /// Reads the body as JSON into `T`, enforcing size, media type and strict fields.
-    /// An empty body reads as `{}`, so a missing field is named rather than "invalid JSON".
-    pub async fn json<T: DeserializeOwned>(&mut self) -> Result<T, ApiError> {
-        parse_json(&self.body().await?)
-    }
-
-    /// The raw body, size- and media-type-checked (signatures are over these bytes).
-    /// Read as a stream: a body without Content-Length (chunked) is refused as soon as it
-    /// passes the limit, not after it has been read whole.
-    pub async fn body(&mut self) -> Result<Vec<u8>, ApiError> {
-        use futures_util::StreamExt;
-        if let Some(len) = self.header("content-length").and_then(|v| v.parse::<usize>().ok()) {
-            if len > MAX_BODY_BYTES {
-                return Err(ApiError::PayloadTooLarge);
-            }
-        }
-        let mut bytes = Vec::new();
-        if let Ok(mut stream) = self.req.stream() {
-            while let Some(chunk) = stream.next().await {
-                let chunk = chunk.map_err(|_| ApiError::InvalidJson)?;
-                if bytes.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ApiError::PayloadTooLarge);
-                }
-                bytes.extend_from_slice(&chunk);
-            }
-        }
-        check_media_type(self.header("content-type").as_deref(), bytes.len())?;
-        Ok(bytes)
-    }
-
-    /// Rejects a body where none is expected, but tolerates `{}` and an empty body.
-    pub async fn no_body(&mut self) -> Result<(), ApiError> {
-        let _: crate::domain::Empty = self.json().await?;
-        Ok(())
-    }
-}
-
-pub(crate) fn verify_caller(bearer: Option<String>, secret: &str) -> Result<Caller, ApiError> {
-    let token = bearer.ok_or(ApiError::Unauthorized)?;
-    let claims = jwt::verify_session(&token, secret)?;
-    Ok(Caller { claims, token })
-}
-
-pub fn bearer_token(header: Option<&str>) -> Option<String> {
-    let value = header?.trim();
-    let (scheme, token) = value.split_once(' ')?;
-    let token = token.trim();
-    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_string())
-}
 
 pub fn check_media_type(content_type: Option<&str>, body_len: usize) -> Result<(), ApiError> {
     if body_len > MAX_BODY_BYTES {
@@ -177,7 +56,8 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// How deeply `bytes` nests arrays and objects, counted without parsing (brackets
 /// inside strings do not count). Malformed JSON is left for the parser to name.
-pub fn nesting_depth(bytes: &[u8]) -> usize {
+#[cfg(test)]
+pub(crate) fn nesting_depth(bytes: &[u8]) -> usize {
     scan(bytes).depth
 }
 
@@ -299,14 +179,5 @@ mod tests {
         assert!(check_media_type(None, 0).is_ok());
         assert_eq!(check_media_type(Some("text/plain"), 2).unwrap_err(), ApiError::UnsupportedMediaType);
         assert_eq!(check_media_type(Some("application/json"), MAX_BODY_BYTES + 1).unwrap_err(), ApiError::PayloadTooLarge);
-    }
-
-    #[test]
-    fn bearer_parsing() {
-        assert_eq!(bearer_token(Some("Bearer abc")).as_deref(), Some("abc"));
-        assert_eq!(bearer_token(Some("bearer  abc ")).as_deref(), Some("abc"));
-        assert_eq!(bearer_token(Some("Basic abc")), None);
-        assert_eq!(bearer_token(Some("Bearer ")), None);
-        assert_eq!(bearer_token(None), None);
     }
 }

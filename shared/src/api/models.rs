@@ -4,7 +4,7 @@ use uuid::Uuid;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Account {
+pub(crate) struct Account {
     pub id: Uuid,
     pub display_name: Option<String>,
     pub photo_url: Option<String>,
@@ -20,7 +20,7 @@ pub struct Account {
 
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Session {
+pub(crate) struct Session {
     pub access_token: String,
     pub refresh_token: String,
     pub token_type: &'static str,

@@ -4,19 +4,50 @@
 //! PostgREST and postrust, whose error bodies differ.
 use crate::config::Config;
 use crate::error::ApiError;
-use crate::request::Caller;
 use postgrest::Postgrest;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Whose rights a request runs with: the caller's (RLS applies) or the service role's.
-pub enum As<'a> {
-    User(&'a Caller),
+mod functions;
+pub(crate) use functions::*;
+
+/// One SQL function: its name, its arguments (the implementing struct, each field sent as
+/// the parameter `p_<field>`) and what the data of its outcome decodes to.
+pub(crate) trait Rpc: Serialize {
+    const FUNCTION: &'static str;
+    type Output: DeserializeOwned;
+}
+
+/// Declares the argument struct of a SQL function (see `functions.rs`).
+macro_rules! rpc {
+    ($(#[$doc:meta])* $name:ident => $function:literal -> $output:ty { $($field:ident : $ty:ty),* $(,)? }) => {
+        $(#[$doc])*
+        pub(crate) struct $name { $(pub $field: $ty),* }
+        impl serde::Serialize for $name {
+            #[allow(unused_mut)]
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                let mut map = s.serialize_map(None)?;
+                $( map.serialize_entry(concat!("p_", stringify!($field)), &self.$field)?; )*
+                map.end()
+            }
+        }
+        impl $crate::db::Rpc for $name {
+            const FUNCTION: &'static str = $function;
+            type Output = $output;
+        }
+    };
+}
+pub(crate) use rpc;
+
+/// Whose rights a call runs with: a user's bearer token (RLS applies) or the service role.
+pub(crate) enum Who<'a> {
+    User(&'a str),
     Service,
 }
 
-pub struct Db<'a> {
+pub(crate) struct Db<'a> {
     config: &'a Config,
 }
 
@@ -38,18 +69,22 @@ impl<'a> Db<'a> {
         Db { config }
     }
 
-    pub fn client(&self, who: &As) -> Postgrest {
+    fn client(&self, who: &Who) -> Postgrest {
         let (apikey, token) = match who {
-            As::User(caller) => (self.config.anon_key.as_str(), caller.token.as_str()),
-            As::Service => (self.config.service_key.as_str(), self.config.service_key.as_str()),
+            Who::User(token) => (self.config.anon_key.expose(), *token),
+            Who::Service => (self.config.service_key.expose(), self.config.service_key.expose()),
         };
         Postgrest::new(&self.config.postgrest_url)
             .insert_header("apikey", apikey)
             .insert_header("authorization", format!("Bearer {token}"))
     }
 
-    /// Calls an outcome-returning SQL function and decodes its data into `T`.
-    pub async fn call<T: DeserializeOwned>(&self, function: &str, args: &impl Serialize, who: As<'_>) -> Result<T, ApiError> {
+    /// Calls the SQL function `R` (one PostgREST round trip) and decodes its outcome.
+    pub async fn rpc<R: Rpc>(&self, args: &R, who: Who<'_>) -> Result<R::Output, ApiError> {
+        self.call(R::FUNCTION, args, who).await
+    }
+
+    async fn call<T: DeserializeOwned>(&self, function: &str, args: &impl Serialize, who: Who<'_>) -> Result<T, ApiError> {
         let mut args = serde_json::to_value(args).map_err(|e| ApiError::Internal(format!("encode args: {e}")))?;
         // An absent argument takes the SQL default (NULL). Sending `null` instead is not
         // portable: postrust passes it as an empty string.
@@ -59,7 +94,7 @@ impl<'a> Db<'a> {
         let body = args.to_string();
         // Postgres cannot store U+0000; a value carrying one (from a signed token's claims,
         // say) would fail there, after the request was accepted.
-        if crate::request::scan(body.as_bytes()).nul {
+        if crate::http::scan(body.as_bytes()).nul {
             return Err(ApiError::validation("body", "values must not contain the NUL character (\\u0000)"));
         }
         let response = self

@@ -1,23 +1,23 @@
 //! The machine functions of API.md §3. Each request is parsed into domain types here and
 //! answered by one SQL function (one PostgREST round trip) that checks ownership and the
 //! transition table and writes the machine, its job and its event in one transaction.
-use crate::db::{As, Db};
-use crate::domain::{parse_id, Id, Configuration, Image, MachineName, Patch, Provider, Region, SshPublicKey, Tier};
+use crate::auth::Caller;
+use crate::db::{self, Db, Who};
+use crate::domain::{
+    parse_id, Action, Configuration, EventType, Id, Image, Level, MachineName, MachineStatus, Patch, Provider, Region,
+    SshPublicKey, Tier,
+};
 use crate::error::ApiError;
-use crate::request::{Call, Caller};
-use crate::serve::Reply;
+use crate::http::{Call, Reply};
+use crate::runner::hand_over;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-pub const STATUSES: [&str; 9] = [
-    "provisioning", "starting", "running", "stopping", "stopped", "restarting", "terminating", "terminated", "error",
-];
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct CreateMachine {
+pub(crate) struct CreateMachine {
     name: MachineName,
     #[serde(default)]
     tier: Option<Tier>,
@@ -38,7 +38,7 @@ pub struct CreateMachine {
 /// The editable fields of a machine (`update-machine`, `PATCH instances/{id}`).
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct MachinePatch {
+pub(crate) struct MachinePatch {
     #[serde(default)]
     name: Patch<MachineName>,
     #[serde(default)]
@@ -76,77 +76,34 @@ struct LogEvent {
     level: Option<Level>,
 }
 
-/// `eventType`: 1–64 characters of `[A-Za-z0-9._:-]`.
-#[derive(Deserialize, Serialize)]
-#[serde(try_from = "String")]
-struct EventType(String);
-
-impl TryFrom<String> for EventType {
-    type Error = String;
-    fn try_from(raw: String) -> Result<Self, String> {
-        let ok = crate::domain::is_word(&raw, 64, "._:-");
-        ok.then_some(EventType(raw)).ok_or_else(|| "must be 1 to 64 characters of letters, digits and ._:-".into())
-    }
-}
-
-#[derive(Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-enum Level {
-    Info,
-    Warn,
-    Error,
-}
-
-/// What a transition answers: the machine, and whether anything changed (202) or not (200).
-#[derive(Deserialize)]
-struct Transition {
-    machine: Value,
-    changed: bool,
-    #[serde(default)]
-    delivery: Option<crate::dispatch::Delivery>,
-}
-
-#[derive(Deserialize)]
-struct Page {
-    machines: Vec<Value>,
-    next: Option<Value>,
-}
-
 fn db(call: &Call) -> Db<'_> {
     Db::new(&call.config)
 }
 
-/// `create-machine`.
-pub async fn create(call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
-    create_as(call, caller).await
-}
-
-/// Creates a machine for a verified caller (`create-machine`, `POST instances`).
-async fn create_as(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
+/// `create-machine` (and `POST instances`).
+pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: CreateMachine = call.json().await?;
-    let key = idempotency_key(&call)?;
+    let idempotency_key = idempotency_key(&call)?;
     let provider = body.provider.unwrap_or(call.config.default_provider);
     let region = body.region.as_ref().map(AsRef::as_ref).unwrap_or(provider.default_region()).to_string();
-    let image = body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT);
-    if !call.config.allowed_images.allows(provider, image) {
+    let image = body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT).to_string();
+    if !call.config.allowed_images.allows(provider, &image) {
         let allowed = call.config.allowed_images.for_provider(provider).join(", ");
-        return Err(ApiError::validation("image", format!("`image` must be one of the images allowed on {}: {allowed}",
-            serde_json::to_value(provider).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default())));
+        return Err(ApiError::validation("image", format!("`image` must be one of the images allowed on {}: {allowed}", provider.as_str())));
     }
-    let args = json!({
-        "p_name": body.name,
-        "p_tier": body.tier.unwrap_or(Tier::DevSmall),
-        "p_provider": provider,
-        "p_region": region,
-        "p_image": image,
-        "p_project_id": body.project_id,
-        "p_configuration": body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
-        "p_ssh_public_key": body.ssh_public_key,
-        "p_idempotency_key": key,
-    });
-    let t: Transition = db(&call).call("hangar_create_machine", &args, As::User(&caller)).await?;
-    call.deliver_later(t.delivery);
+    let args = db::CreateMachine {
+        name: body.name.as_ref().to_string(),
+        tier: body.tier.unwrap_or(Tier::DevSmall).as_str().to_string(),
+        provider: provider.as_str().to_string(),
+        region,
+        image,
+        project_id: body.project_id,
+        configuration: body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
+        ssh_public_key: body.ssh_public_key.as_ref().map(|k| k.as_ref().to_string()),
+        idempotency_key,
+    };
+    let t = db(&call).rpc(&args, Who::User(&caller.token)).await?;
+    hand_over(&call, t.delivery);
     Ok(Reply::created(t.machine).message("Machine is provisioning"))
 }
 
@@ -158,21 +115,38 @@ fn idempotency_key(call: &Call) -> Result<Option<String>, ApiError> {
     }
 }
 
-/// `start-machine`, `stop-machine`, `restart-machine`, `delete-machine`.
-pub async fn act(mut call: Call, action: &'static str) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+/// `start-machine`.
+pub async fn start(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    transition(call, caller, Action::Start).await
+}
+
+/// `stop-machine`.
+pub async fn stop(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    transition(call, caller, Action::Stop).await
+}
+
+/// `restart-machine`.
+pub async fn restart(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    transition(call, caller, Action::Restart).await
+}
+
+/// `delete-machine`.
+pub async fn delete(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    transition(call, caller, Action::Delete).await
+}
+
+async fn transition(mut call: Call, caller: Caller, action: Action) -> Result<Reply, ApiError> {
     let body: MachineRef = call.json().await?;
-    let args = json!({ "p_machine_id": body.machine_id.uuid(), "p_action": action });
-    let t: Transition = db(&call).call("hangar_machine_action", &args, As::User(&caller)).await?;
-    call.deliver_later(t.delivery);
+    let args = db::MachineAction { machine_id: body.machine_id.uuid(), action };
+    let t = db(&call).rpc(&args, Who::User(&caller.token)).await?;
+    hand_over(&call, t.delivery);
     let status = t.machine.get("status").and_then(Value::as_str).unwrap_or("").to_string();
     let reply = if t.changed { Reply::accepted(t.machine) } else { Reply::ok(t.machine) };
     Ok(reply.message(format!("Machine is {status}")))
 }
 
 /// `update-machine`.
-pub async fn update(mut call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+pub async fn update(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let b: UpdateMachine = call.json().await?;
     let patch = MachinePatch { name: b.name, project_id: b.project_id, tier: b.tier };
     apply_patch(&call, &caller, b.machine_id.uuid(), patch).await
@@ -191,28 +165,24 @@ async fn apply_patch(call: &Call, caller: &Caller, id: Uuid, patch: MachinePatch
     if patch.tier == Patch::Null {
         return Err(ApiError::validation("tier", "`tier` cannot be null"));
     }
-    let args = json!({
-        "p_machine_id": id,
-        "p_name": patch.name.to_sql(),
-        "p_project_id": patch.project_id.to_sql(),
-        "p_tier": patch.tier.to_sql(),
-    });
-    let machine: Value = db(call).call("hangar_update_machine", &args, As::User(caller)).await?;
+    let args = db::UpdateMachine {
+        machine_id: id,
+        name: patch.name.to_sql(),
+        project_id: patch.project_id.to_sql(),
+        tier: patch.tier.to_sql(),
+    };
+    let machine = db(call).rpc(&args, Who::User(&caller.token)).await?;
     Ok(Reply::ok(machine))
 }
 
-/// `get-user-machines`.
-pub async fn list(call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
-    list_as(call, caller).await
-}
-
-/// The caller's machines (`get-user-machines`, `GET instances`).
-async fn list_as(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+/// `get-user-machines` (and `GET instances`).
+pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let status = match call.query("status") {
         None => None,
-        Some(s) if STATUSES.contains(&s.as_str()) => Some(s),
-        Some(_) => return Err(ApiError::validation("status", format!("`status` must be one of {}", STATUSES.join(", ")))),
+        Some(s) => Some(MachineStatus::parse(&s).ok_or_else(|| {
+            let all: Vec<&str> = MachineStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation("status", format!("`status` must be one of {}", all.join(", ")))
+        })?),
     };
     let project_id = call.query("projectId").map(|p| parse_id("projectId", Some(&p))).transpose()?;
     let limit = query_int(&call, "limit", 1, 100, 50)?;
@@ -222,15 +192,15 @@ async fn list_as(call: Call, caller: Caller) -> Result<Reply, ApiError> {
         Some("true") => true,
         Some(_) => return Err(ApiError::validation("includeTerminated", "`includeTerminated` must be true or false")),
     };
-    let args = json!({
-        "p_status": status,
-        "p_project_id": project_id,
-        "p_limit": limit,
-        "p_cursor_ts": cursor.as_ref().map(|c| c.ts.clone()),
-        "p_cursor_id": cursor.as_ref().map(|c| c.id),
-        "p_include_terminated": include_terminated,
-    });
-    let page: Page = db(&call).call("hangar_list_machines", &args, As::User(&caller)).await?;
+    let args = db::ListMachines {
+        status: status.map(|s| s.as_str().to_string()),
+        project_id,
+        limit,
+        cursor_ts: cursor.as_ref().map(|c| c.ts.clone()),
+        cursor_id: cursor.as_ref().map(|c| c.id),
+        include_terminated,
+    };
+    let page = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     let next_cursor = page.next.map(|n| URL_SAFE_NO_PAD.encode(n.to_string()));
     Ok(Reply::ok(json!({ "machines": page.machines, "nextCursor": next_cursor })))
 }
@@ -262,38 +232,35 @@ fn query_int(call: &Call, name: &str, min: i64, max: i64, default: i64) -> Resul
 }
 
 /// `get-machine-status` (`?machineId=`).
-pub async fn status(call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+pub async fn status(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let id = parse_id("machineId", call.query("machineId").as_deref())?;
-    get_as(call, caller, id).await
+    get(call, caller, id).await
 }
 
 /// One machine with its recent events (`get-machine-status`, `GET instances/{id}`).
-async fn get_as(call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiError> {
-    let machine: Value = db(&call).call("hangar_get_machine", &json!({ "p_machine_id": id }), As::User(&caller)).await?;
+async fn get(call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiError> {
+    let machine = db(&call).rpc(&db::GetMachine { machine_id: id }, Who::User(&caller.token)).await?;
     Ok(Reply::ok(machine))
 }
 
 /// `log-machine-event`.
-pub async fn log_event(mut call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+pub async fn log_event(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: LogEvent = call.json().await?;
     if body.details.as_ref().is_some_and(|d| Value::Object(d.clone()).to_string().len() > 16 * 1024) {
         return Err(ApiError::validation("details", "`details` must be at most 16 KiB"));
     }
-    let args = json!({
-        "p_machine_id": body.machine_id.uuid(),
-        "p_event_type": body.event_type,
-        "p_details": body.details,
-        "p_level": body.level,
-    });
-    let event: Value = db(&call).call("hangar_log_event", &args, As::User(&caller)).await?;
+    let args = db::LogEvent {
+        machine_id: body.machine_id.uuid(),
+        event_type: body.event_type.as_ref().to_string(),
+        details: body.details.map(Value::Object),
+        level: body.level.map(|l| l.as_str().to_string()),
+    };
+    let event = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     Ok(Reply::created(event))
 }
 
 /// `get-logs` / `get-recent-logs`.
-pub async fn logs(call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+pub async fn logs(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let id = parse_id("machineId", call.query("machineId").as_deref())?;
     let limit = query_int(&call, "limit", 1, 500, 50)?;
     let before = match call.query("before") {
@@ -305,32 +272,28 @@ pub async fn logs(call: Call) -> Result<Reply, ApiError> {
                 .to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
         ),
     };
-    let args = json!({ "p_machine_id": id, "p_limit": limit, "p_before": before });
-    let events: Value = db(&call).call("hangar_get_logs", &args, As::User(&caller)).await?;
+    let events = db(&call).rpc(&db::GetLogs { machine_id: id, limit, before }, Who::User(&caller.token)).await?;
     Ok(Reply::ok(events))
 }
 
 /// `get-job`.
-pub async fn job(call: Call) -> Result<Reply, ApiError> {
-    let caller = call.caller()?;
+pub async fn job(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let id = parse_id("jobId", call.query("jobId").as_deref())?;
-    let job: Value = db(&call).call("hangar_get_job", &json!({ "p_job_id": id }), As::User(&caller)).await?;
+    let job = db(&call).rpc(&db::GetJob { job_id: id }, Who::User(&caller.token)).await?;
     Ok(Reply::ok(job))
 }
 
 /// `instances`: a REST facade over the same operations.
-pub async fn instances(call: Call) -> Result<Reply, ApiError> {
+pub async fn instances(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     use worker::Method;
-    // Verified once, before the path: no token is 401 even for a malformed id.
-    let caller = call.caller()?;
     let id = match call.sub_path.first() {
         None => None,
         Some(raw) => Some(parse_id("id", Some(raw))?),
     };
     match (call.method(), id) {
-        (Method::Get, None) => list_as(call, caller).await,
-        (Method::Post, None) => create_as(call, caller).await,
-        (Method::Get, Some(id)) => get_as(call, caller, id).await,
+        (Method::Get, None) => list(call, caller).await,
+        (Method::Post, None) => create(call, caller).await,
+        (Method::Get, Some(id)) => get(call, caller, id).await,
         (Method::Put | Method::Patch, Some(id)) => update_by_path(call, caller, id).await,
         (Method::Put | Method::Patch, None) => Err(ApiError::validation("id", "`instances/{id}` is required")),
         _ => Err(ApiError::MethodNotAllowed { allow: "GET, POST, PUT, PATCH, OPTIONS".into() }),
@@ -340,7 +303,7 @@ pub async fn instances(call: Call) -> Result<Reply, ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::parse_json;
+    use crate::http::parse_json;
     use crate::error::field_of as field;
 
 

@@ -2,7 +2,7 @@
 //! linked accounts say about the user (`provider`, `identifier`).
 use crate::config::{PrivyConfig, PrivyKeySource};
 use crate::error::ApiError;
-use crate::jwt::{self, Es256Key, PrivyClaims};
+use crate::auth::jwt::{self, Es256Key, PrivyClaims};
 use serde_json::Value;
 
 /// The linked account shown as the user's sign-in method.
@@ -121,7 +121,7 @@ fn identity_of(kind: &str, account: &Value) -> LinkedIdentity {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jwt::Audience;
+    use crate::auth::jwt::Audience;
     use serde_json::json;
 
     fn claims(linked: Value) -> PrivyClaims {

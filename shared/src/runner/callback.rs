@@ -1,13 +1,13 @@
 //! `runner-callback`: the runner's signed reports on a job, applied in one SQL call.
 use crate::clock;
-use crate::db::{As, Db};
+use crate::db::{self, Db, Who};
 use crate::error::ApiError;
-use crate::request::{parse_json, Call};
-use crate::serve::Reply;
+use crate::http::{parse_json, Call};
+use crate::http::Reply;
 use protocol::signing;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use uuid::Uuid;
 
 #[derive(Deserialize, Serialize)]
@@ -16,6 +16,21 @@ enum JobStatus {
     Running,
     Succeeded,
     Failed,
+}
+
+impl JobStatus {
+    fn as_str(&self) -> &'static str {
+        match self {
+            JobStatus::Running => "running",
+            JobStatus::Succeeded => "succeeded",
+            JobStatus::Failed => "failed",
+        }
+    }
+}
+
+/// These types come from our own definitions, so serializing them cannot fail.
+fn to_value(v: &impl Serialize) -> Value {
+    serde_json::to_value(v).unwrap_or(Value::Null)
 }
 
 #[derive(Deserialize, Serialize)]
@@ -52,19 +67,10 @@ struct Report {
     error: Option<String>,
 }
 
-/// What SQL answers: what was applied, and maybe a job to deliver.
-#[derive(Deserialize)]
-struct Applied {
-    #[serde(default)]
-    delivery: Option<crate::dispatch::Delivery>,
-    #[serde(flatten)]
-    rest: serde_json::Map<String, Value>,
-}
-
 /// Log messages are kept to 4 KiB each.
 const MAX_MESSAGE: usize = 4096;
 
-pub async fn receive(mut call: Call) -> Result<Reply, ApiError> {
+pub(crate) async fn receive(mut call: Call) -> Result<Reply, ApiError> {
     let secret = call.config.runner_secret()?.to_string();
     let raw = call.body().await?;
     let header = call.header(signing::HEADER);
@@ -78,19 +84,19 @@ pub async fn receive(mut call: Call) -> Result<Reply, ApiError> {
             line.message.truncate(cut);
         }
     }
-    let args = json!({
-        "p_job_id": report.job_id,
-        "p_status": report.status,
-        "p_outputs": report.outputs,
-        "p_logs": report.logs,
-        "p_result": report.result,
-        "p_error": report.error,
+    let args = db::JobCallback {
+        job_id: report.job_id,
+        status: report.status.as_str().to_string(),
+        outputs: report.outputs.as_ref().map(to_value),
+        logs: to_value(&report.logs),
+        result: report.result.map(Value::Object),
+        error: report.error,
         // The parsed (t, v1) identifies this exact report whatever the header's spelling:
         // a replay carries the same pair again.
-        "p_signature": signature.canonical(),
-    });
-    let mut applied: Applied = Db::new(&call.config).call("hangar_job_callback", &args, As::Service).await?;
+        signature: signature.canonical(),
+    };
+    let applied = Db::new(&call.config).rpc(&args, Who::Service).await?;
     // A report for a cancelled create queues a terminate (API.md §5): hand it over now.
-    call.deliver_later(applied.delivery.take());
-    Ok(Reply::ok(applied.rest))
+    crate::runner::hand_over(&call, applied.delivery);
+    Ok(Reply::ok(applied.report))
 }

@@ -3,10 +3,11 @@
 //! Runs after the response (`wait_until`) or from the scheduler, never delaying a user.
 use crate::clock;
 use crate::config::Config;
-use crate::db::{As, Db};
+use crate::db::{self, Db, Who};
+use crate::http::Call;
 use crate::error::ApiError;
 use crate::log;
-use crate::refresh;
+use crate::auth::refresh;
 use protocol::signing;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -31,6 +32,17 @@ pub enum Delivered {
 pub struct Delivery {
     pub job_id: Uuid,
     pub payload: String,
+}
+
+/// Hands a job that a request made to the runner, after the response has gone: the job
+/// is already committed `dispatched` (API.md §5), so the user never waits on the runner.
+pub(crate) fn hand_over(call: &Call, delivery: Option<Delivery>) {
+    if let Some(delivery) = delivery {
+        let (config, request_id) = (call.config.clone(), call.request_id.clone());
+        call.after_response(async move {
+            deliver(config, delivery, request_id).await;
+        });
+    }
 }
 
 /// Sends one job and records the result. Errors are logged, not returned: the job stays
@@ -85,15 +97,15 @@ async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, 
 
 /// One SQL call: the job is delivered, or back in the queue with back-off, or failed.
 async fn record(config: &Config, job_id: Uuid, ok: bool, error: Option<String>, agent_token_hash: Option<String>) -> Result<(), ApiError> {
-    let args = json!({
-        "p_job_id": job_id,
-        "p_ok": ok,
-        "p_error": error,
-        "p_agent_token_hash": agent_token_hash,
-        "p_max_attempts": config.runner_max_attempts,
-        "p_retry_base_ms": config.runner_retry_base_ms,
-    });
-    let _: Value = Db::new(config).call("hangar_delivery_result", &args, As::Service).await?;
+    let args = db::DeliveryResult {
+        job_id,
+        ok,
+        error,
+        agent_token_hash,
+        max_attempts: config.runner_max_attempts,
+        retry_base_ms: config.runner_retry_base_ms,
+    };
+    Db::new(config).rpc(&args, Who::Service).await?;
     Ok(())
 }
 

@@ -1,12 +1,12 @@
 //! `health`: can this function reach the database (through PostgREST) and the runner?
-use crate::db::{As, Db};
+use crate::db::{self, Db, Who};
 use crate::error::ApiError;
-use crate::request::Call;
-use crate::serve::Reply;
+use crate::http::Call;
+use crate::http::Reply;
 use serde_json::json;
 
 pub async fn check(call: Call) -> Result<Reply, ApiError> {
-    let database = match Db::new(&call.config).call::<serde_json::Value>("hangar_health", &json!({}), As::Service).await {
+    let database = match Db::new(&call.config).rpc(&db::Health {}, Who::Service).await {
         Ok(_) => "ok",
         Err(e) => {
             crate::log::line(&json!({"level": "warn", "request_id": call.request_id, "check": "database",
@@ -16,7 +16,7 @@ pub async fn check(call: Call) -> Result<Reply, ApiError> {
     };
     // The runner being down delays provisioning (jobs wait in the outbox) but the API
     // works: it is reported, not counted against health.
-    let runner = crate::dispatch::runner_health(&call.config).await;
+    let runner = crate::runner::deliver::runner_health(&call.config).await;
     let healthy = database == "ok";
     let report = json!({
         "status": if healthy { "healthy" } else { "unhealthy" },

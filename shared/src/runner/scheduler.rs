@@ -1,10 +1,9 @@
 //! The `scheduler` cron: re-delivers due jobs from the outbox.
 use crate::config::Config;
-use crate::db::{As, Db};
-use crate::dispatch::{self, Delivered, Delivery};
+use crate::db::{self, Db, Who};
+use crate::runner::deliver::{deliver, Delivered, Delivery};
 use crate::error::ApiError;
 use serde::Serialize;
-use serde_json::json;
 
 /// Jobs one tick takes, and how long they stay leased to it.
 const BATCH: i64 = 50;
@@ -22,12 +21,11 @@ pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiEr
     if config.runner_url.is_none() {
         return Ok(TickReport::default());
     }
-    let args = json!({ "p_limit": BATCH, "p_lease_seconds": LEASE_SECS });
     // Each job's payload is its own JSON text: one that cannot be decoded fails alone.
-    let due: Vec<Delivery> = Db::new(config).call("hangar_claim_due_jobs", &args, As::Service).await?;
+    let due: Vec<Delivery> = Db::new(config).rpc(&db::ClaimDueJobs { limit: BATCH, lease_seconds: LEASE_SECS }, Who::Service).await?;
     let sends = due
         .into_iter()
-        .map(|d| dispatch::deliver(config.clone(), d, request_id.to_string()));
+        .map(|d| deliver(config.clone(), d, request_id.to_string()));
     let outcomes = futures_util::future::join_all(sends).await;
     Ok(TickReport {
         claimed: outcomes.len(),

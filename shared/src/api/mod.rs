@@ -1,0 +1,8 @@
+//! The API of ../docs/API.md: one module per resource. Each handler parses its input into
+//! domain types, makes one database call (one PostgREST round trip) and replies.
+pub mod account;
+pub(crate) mod models;
+pub mod health;
+pub mod machine_jobs;
+pub mod machines;
+pub mod runner;

@@ -1,0 +1,207 @@
+//! The SQL functions the Workers call, one struct each: the parameters (sent as
+//! `p_<field>`; a `None` is left out so the SQL default applies) and what the data of the
+//! outcome decodes to. Grouped as the migrations group them.
+use super::rpc;
+use crate::api::models::Account;
+use crate::domain::{Action, SqlPatch};
+use crate::runner::Delivery;
+use serde::Deserialize;
+use serde_json::Value;
+use uuid::Uuid;
+
+// ---- accounts and sessions -----------------------------------------------------------------
+
+/// What the session functions answer: the account and its refresh family.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Signed {
+    pub account: Account,
+    pub session_id: Uuid,
+}
+
+rpc! {
+    /// `exchange`: the account of a Privy user (created on first sign-in) and a new
+    /// refresh family.
+    Exchange => "hangar_exchange" -> Signed {
+        privy_did: String,
+        provider: Option<String>,
+        identifier: Option<String>,
+        signup_credits_cents: i64,
+        refresh_hash: String,
+        refresh_ttl_days: i64,
+    }
+}
+
+rpc! {
+    /// `refresh-session`: spends a refresh token; a reused one revokes its family.
+    Refresh => "hangar_refresh" -> Signed {
+        refresh_hash: String,
+        new_refresh_hash: String,
+        refresh_ttl_days: i64,
+    }
+}
+
+rpc! {
+    /// `logout`: revokes the session's refresh family.
+    Logout => "hangar_logout" -> Value { session_id: Option<Uuid> }
+}
+
+rpc! {
+    /// `me`: the caller's account.
+    Me => "hangar_me" -> Account {}
+}
+
+rpc! {
+    /// `me` PATCH.
+    UpdateMe => "hangar_update_me" -> Account { display_name: SqlPatch, photo_url: SqlPatch }
+}
+
+rpc! {
+    /// `health`: the database answers.
+    Health => "hangar_health" -> Value {}
+}
+
+// ---- machines --------------------------------------------------------------------------------
+
+/// What a transition answers: the machine, whether anything changed (202) or not (200),
+/// and the job to hand to the runner.
+#[derive(Deserialize)]
+pub(crate) struct Transition {
+    pub machine: Value,
+    pub changed: bool,
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+}
+
+rpc! {
+    /// `create-machine`: project, quota, balance and Idempotency-Key checks, then the
+    /// machine, its create job and event.
+    CreateMachine => "hangar_create_machine" -> Transition {
+        name: String,
+        tier: String,
+        provider: String,
+        region: String,
+        image: String,
+        project_id: Option<Uuid>,
+        configuration: Value,
+        ssh_public_key: Option<String>,
+        idempotency_key: Option<String>,
+    }
+}
+
+rpc! {
+    /// start / stop / restart / delete.
+    MachineAction => "hangar_machine_action" -> Transition { machine_id: Uuid, action: Action }
+}
+
+rpc! {
+    /// `update-machine`: name and project any time, tier only while stopped.
+    UpdateMachine => "hangar_update_machine" -> Value {
+        machine_id: Uuid,
+        name: SqlPatch,
+        project_id: SqlPatch,
+        tier: SqlPatch,
+    }
+}
+
+/// A page of machines, and where the next one starts.
+#[derive(Deserialize)]
+pub(crate) struct Page {
+    pub machines: Vec<Value>,
+    pub next: Option<Value>,
+}
+
+rpc! {
+    /// `get-user-machines`: keyset pages, newest first.
+    ListMachines => "hangar_list_machines" -> Page {
+        status: Option<String>,
+        project_id: Option<Uuid>,
+        limit: i64,
+        cursor_ts: Option<String>,
+        cursor_id: Option<Uuid>,
+        include_terminated: bool,
+    }
+}
+
+rpc! {
+    /// `get-machine-status`: the machine and its last 10 events.
+    GetMachine => "hangar_get_machine" -> Value { machine_id: Uuid }
+}
+
+rpc! {
+    /// `log-machine-event`.
+    LogEvent => "hangar_log_event" -> Value {
+        machine_id: Uuid,
+        event_type: String,
+        details: Option<Value>,
+        level: Option<String>,
+    }
+}
+
+rpc! {
+    /// `get-logs`: events newest first, optionally before a moment.
+    GetLogs => "hangar_get_logs" -> Value { machine_id: Uuid, limit: i64, before: Option<String> }
+}
+
+rpc! {
+    /// `get-job`.
+    GetJob => "hangar_get_job" -> Value { job_id: Uuid }
+}
+
+// ---- jobs on a running machine ---------------------------------------------------------------
+
+/// A deploy or command job: the Job, the deployment (deploy only), what to deliver.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Queued {
+    pub job: Value,
+    pub deployment_id: Option<Uuid>,
+    pub delivery: Option<Delivery>,
+}
+
+rpc! {
+    /// `deploy-protocol` / `send-command`: params checked exactly as the runner reads them.
+    MachineJob => "hangar_machine_job" -> Queued { machine_id: Uuid, action: Action, params: Value }
+}
+
+// ---- the outbox and the runner ---------------------------------------------------------------
+
+rpc! {
+    /// After a delivery attempt: delivered, or back in the queue with back-off, or failed.
+    DeliveryResult => "hangar_delivery_result" -> Value {
+        job_id: Uuid,
+        ok: bool,
+        error: Option<String>,
+        agent_token_hash: Option<String>,
+        max_attempts: i64,
+        retry_base_ms: i64,
+    }
+}
+
+rpc! {
+    /// The scheduler's claim of due jobs, each with its payload as JSON text.
+    ClaimDueJobs => "hangar_claim_due_jobs" -> Vec<Delivery> { limit: i64, lease_seconds: i64 }
+}
+
+/// What a runner report came to, and maybe a terminate to deliver (API.md §5).
+#[derive(Deserialize)]
+pub(crate) struct Applied {
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+    #[serde(flatten)]
+    pub report: serde_json::Map<String, Value>,
+}
+
+rpc! {
+    /// `runner-callback`: one report, applied in one transaction; `signature` is the
+    /// canonical (t, v1) that makes a replay a no-op.
+    JobCallback => "hangar_job_callback" -> Applied {
+        job_id: Uuid,
+        status: String,
+        outputs: Option<Value>,
+        logs: Value,
+        result: Option<Value>,
+        error: Option<String>,
+        signature: String,
+    }
+}
