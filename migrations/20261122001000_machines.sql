@@ -1,0 +1,45 @@
+-- Machines. Users read their own and may change only name and project directly (to a
+-- project of their own); every status change goes through hangar_machine_action or the
+-- runner's callback, which lock the row and write the machine, its job and its event in
+-- one transaction. status is one of private.machine_statuses.
+
+create table public.machines (
+  id uuid primary key default gen_random_uuid(),
+  owner_id uuid not null references public.accounts (id) on delete cascade,
+  project_id uuid references public.projects (id) on delete set null,
+  name text not null check (name ~ '^[A-Za-z0-9 _-]{1,63}$'),
+  status text not null default 'provisioning' references private.machine_statuses (status),
+  tier text not null references public.tiers (id),
+  provider text not null check (provider in ('aws', 'gcp', 'azure')),
+  region text not null check (region ~ '^[a-z0-9-]{2,32}$'),
+  image text not null check (image ~ '^[A-Za-z0-9._:/@-]{1,128}$'),
+  configuration jsonb not null default '{}'
+    check (jsonb_typeof(configuration) = 'object' and octet_length(configuration::text) <= 16384
+      and private.jsonb_depth(configuration) <= 16),
+  ssh_public_key text check (ssh_public_key is null or (octet_length(ssh_public_key) <= 8192
+    and ssh_public_key ~ '^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\.com|sk-ecdsa-sha2-nistp256@openssh\.com) [A-Za-z0-9+/]+={0,2}( [^\n]*)?$')),
+  ip_address text,
+  provider_instance_id text,
+  agent_token_hash text,
+  last_started timestamptz,
+  last_stopped timestamptz,
+  created_at timestamptz not null default now(),
+  updated_at timestamptz not null default now()
+);
+create index machines_owner_page on public.machines (owner_id, created_at desc, id desc);
+create index machines_project on public.machines (project_id);
+create trigger machines_touch before update on public.machines
+  for each row execute function private.touch_updated_at();
+
+alter table public.machines enable row level security;
+create policy machines_select_own on public.machines for select to authenticated
+  using (owner_id = (select auth.uid()));
+create policy machines_update_own on public.machines for update to authenticated
+  using (owner_id = (select auth.uid()))
+  with check (owner_id = (select auth.uid()) and (project_id is null or exists (
+    select 1 from public.projects p where p.id = project_id and p.owner_id = (select auth.uid()))));
+
+revoke all on public.machines from anon, authenticated;
+grant all on public.machines to service_role;
+grant select on public.machines to authenticated;
+grant update (name, project_id) on public.machines to authenticated;

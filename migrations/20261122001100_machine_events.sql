@@ -1,0 +1,23 @@
+-- A machine's log: transitions, job outcomes, runner log lines and the owner's own
+-- notes (hangar_log_event). Written only by the functions; the owner reads them.
+
+create table public.machine_events (
+  id uuid primary key default gen_random_uuid(),
+  machine_id uuid not null references public.machines (id) on delete cascade,
+  owner_id uuid not null references public.accounts (id) on delete cascade,
+  event_type text not null check (event_type ~ '^[A-Za-z0-9._:-]{1,64}$'),
+  details jsonb check (details is null or (octet_length(details::text) <= 16384
+    and private.jsonb_depth(details) <= 32)),
+  level text not null default 'info' check (level in ('info', 'warn', 'error')),
+  source text not null check (source in ('user', 'system', 'runner', 'agent')),
+  created_at timestamptz not null default clock_timestamp()
+);
+create index machine_events_machine on public.machine_events (machine_id, created_at desc, id desc);
+
+alter table public.machine_events enable row level security;
+create policy machine_events_select_own on public.machine_events for select to authenticated
+  using (owner_id = (select auth.uid()));
+
+revoke all on public.machine_events from anon, authenticated;
+grant all on public.machine_events to service_role;
+grant select on public.machine_events to authenticated;

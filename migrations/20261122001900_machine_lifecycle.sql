@@ -1,0 +1,240 @@
+-- Machine transitions: create-machine and start / stop / restart / delete, for the
+-- caller (auth.uid()), read from private.machine_transitions. Each locks the rows it
+-- decides on and writes the machine, its job and its event in one transaction, and
+-- answers {machine, changed, delivery?}: changed=false for a repeat that has nothing
+-- left to do (200, no job); delivery is the job the Worker hands to the runner.
+
+-- The actions a machine in p_status may be asked for, in the order a refusal lists them.
+create or replace function private.allowed_actions(p_status text) returns text[]
+language sql stable set search_path = '' as $$
+  select coalesce(array_agg(t.action order by t.ordinal), '{}')
+  from private.machine_transitions t
+  where t.from_status = p_status and t.job_action is not null
+$$;
+revoke all on function private.allowed_actions(text) from public, anon, authenticated;
+
+-- 409 invalid_state_transition for p_action on machine m (API.md §1, §3).
+create or replace function private.refuse_transition(m public.machines, p_action text) returns jsonb
+language sql stable set search_path = '' as $$
+  select private.refuse('invalid_state_transition',
+    format('Machine is %s; %s', m.status, case
+      when cardinality(a.allowed) = 0 then 'no action is allowed'
+      else 'only ' || array_to_string(a.allowed, ', ') || ' allowed' end),
+    jsonb_build_object('status', m.status, 'action', p_action, 'allowed', to_jsonb(a.allowed)))
+  from (select private.allowed_actions(m.status) as allowed) a
+$$;
+revoke all on function private.refuse_transition(public.machines, text) from public, anon, authenticated;
+
+-- The status a machine holds while a job of this action is under way; null for a job
+-- that does not move its machine (deploy, command). Only the job a machine is waiting on
+-- moves it on (hangar_job_callback) or to error (private.fail_job).
+create or replace function private.status_while(p_job_action text) returns text
+language sql stable set search_path = '' as $$
+  select t.to_status from private.machine_transitions t
+  where t.job_action = p_job_action and t.to_status is distinct from t.from_status
+  limit 1
+$$;
+revoke all on function private.status_while(text) from public, anon, authenticated;
+
+-- The hourly price of the account's billed machines (running or on their way there),
+-- leaving out p_except (the machine being started).
+create or replace function private.running_hourly_cents(p_owner uuid, p_except uuid) returns bigint
+language sql stable set search_path = '' as $$
+  select coalesce(sum(t.price_per_hour_cents), 0)::bigint
+  from public.machines m
+  join public.tiers t on t.id = m.tier
+  join private.machine_statuses s on s.status = m.status
+  where m.owner_id = p_owner and m.id is distinct from p_except and s.billed
+$$;
+revoke all on function private.running_hourly_cents(uuid, uuid) from public, anon, authenticated;
+
+-- Writes a job and its event for machine m; returns the job.
+create or replace function private.enqueue(m public.machines, p_action text, p_params jsonb, p_event text, p_source text)
+returns public.jobs
+language plpgsql set search_path = '' as $$
+declare
+  j public.jobs;
+begin
+  -- Hand-off rule (API.md §5): the request delivers its own job right after it commits,
+  -- so the job is committed `dispatched` before its webhook leaves. The scheduler takes
+  -- it over only if that delivery has not settled within the lease.
+  insert into public.jobs (machine_id, owner_id, action, status, params, next_attempt_at)
+  values (m.id, m.owner_id, p_action, 'dispatched', coalesce(p_params, '{}'), now() + interval '60 seconds')
+  returning * into j;
+  insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+  values (m.id, m.owner_id, p_event, jsonb_build_object('jobId', j.id, 'status', m.status), p_source);
+  return j;
+end $$;
+revoke all on function private.enqueue(public.machines, text, jsonb, text, text) from public, anon, authenticated;
+
+-- create-machine: ownership of the project, the Idempotency-Key, the quota and the
+-- balance (one hour of the tier), then the machine, its create job and event.
+create or replace function public.hangar_create_machine(
+  p_name text default null, p_tier text default null, p_provider text default null, p_region text default null, p_image text default null,
+  p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
+  p_idempotency_key text default null
+) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  uid pg_catalog.uuid := auth.uid();
+  m public.machines;
+  t public.tiers;
+  tr private.machine_transitions;
+  balance bigint;
+  required bigint;
+  limit_count bigint;
+  current_count bigint;
+  req_hash pg_catalog.text;
+  k public.idempotency_keys;
+  inserted int;
+  j public.jobs;
+begin
+  if uid is null then
+    return private.refuse('invalid_token', 'No caller');
+  end if;
+  select * into t from public.tiers where id = p_tier;
+  if not found then
+    return private.refuse('validation_error', 'Unknown tier', jsonb_build_object('field', 'tier'));
+  end if;
+
+  if p_idempotency_key is not null then
+    req_hash := md5(jsonb_build_array(p_name, p_tier, p_provider, p_region, p_image,
+      p_project_id, p_configuration, p_ssh_public_key)::pg_catalog.text);
+    delete from public.idempotency_keys
+      where owner_id = uid and key = p_idempotency_key and created_at < now() - interval '24 hours';
+    -- A concurrent request with the same key waits here until the first one commits.
+    insert into public.idempotency_keys (owner_id, key, request_hash)
+    values (uid, p_idempotency_key, req_hash)
+    on conflict (owner_id, key) do nothing;
+    get diagnostics inserted = row_count;
+    if inserted = 0 then
+      select * into k from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+      if k.request_hash <> req_hash then
+        return private.refuse('conflict', 'Idempotency-Key was used with a different request');
+      end if;
+      select * into m from public.machines where id = k.machine_id;
+      if not found then
+        return private.refuse('conflict', 'Idempotency-Key is in use');
+      end if;
+      return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', false));
+    end if;
+  end if;
+
+  -- Refusals return normally (no rollback), so each one frees the key it took: a repeat
+  -- is checked afresh and gets the same answer.
+  if p_project_id is not null and not exists (
+      select 1 from public.projects where id = p_project_id and owner_id = uid) then
+    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+  end if;
+
+  -- The account row lock serializes this account's creates and starts, so the quota
+  -- and the balance are checked against what really exists.
+  select credit_balance_cents, max_machines into balance, limit_count from public.accounts where id = uid for update;
+  if balance is null then
+    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return private.refuse('not_found', 'Account not found');
+  end if;
+  limit_count := coalesce(limit_count, private.setting('max_machines_per_account'));
+  select count(*) into current_count from public.machines where owner_id = uid and status <> 'terminated';
+  if current_count >= limit_count then
+    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return private.refuse('quota_exceeded',
+      format('An account may have at most %s machines that are not terminated', limit_count),
+      jsonb_build_object('limit', limit_count, 'current', current_count));
+  end if;
+  -- One hour of every machine the account would then have running (API.md §3).
+  required := private.running_hourly_cents(uid, null) + t.price_per_hour_cents;
+  if balance < required then
+    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return private.refuse('insufficient_credits', 'Insufficient credits',
+      jsonb_build_object('balanceCents', balance, 'requiredCents', required));
+  end if;
+
+  select * into tr from private.machine_transitions where action = 'create';
+  insert into public.machines (owner_id, project_id, name, status, tier, provider, region, image,
+    configuration, ssh_public_key)
+  values (uid, p_project_id, p_name, tr.to_status, p_tier, p_provider, p_region, p_image,
+    coalesce(p_configuration, '{}'), p_ssh_public_key)
+  returning * into m;
+  j := private.enqueue(m, tr.job_action, '{}', 'machine.create_requested', 'user');
+  if p_idempotency_key is not null then
+    update public.idempotency_keys set machine_id = m.id where owner_id = uid and key = p_idempotency_key;
+  end if;
+  return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', true,
+    'delivery', private.delivery(j)));
+end $$;
+revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) from public, anon;
+grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) to authenticated, service_role;
+
+-- start / stop / restart / delete.
+create or replace function public.hangar_machine_action(p_machine_id uuid default null, p_action text default null) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  m public.machines;
+  tr private.machine_transitions;
+  provisioned boolean;
+  j public.jobs;
+  balance bigint;
+  required bigint;
+begin
+  if p_action is null or p_action not in ('start', 'stop', 'restart', 'delete') then
+    return private.refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
+  end if;
+  -- The row lock serializes concurrent requests for one machine: exactly one job.
+  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid() for update;
+  if not found then
+    return private.refuse('not_found', 'Machine not found');
+  end if;
+  select * into tr from private.machine_transitions where action = p_action and from_status = m.status;
+  if not found then
+    return private.refuse_transition(m, p_action);
+  end if;
+  if tr.job_action is null then
+    return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', false));
+  end if;
+
+  if p_action = 'start' then
+    -- The balance must cover one hour of every machine the account would then have
+    -- running (API.md §3). The account row lock serializes starts and creates.
+    select credit_balance_cents into balance from public.accounts where id = m.owner_id for update;
+    required := private.running_hourly_cents(m.owner_id, m.id)
+      + (select price_per_hour_cents from public.tiers where id = m.tier);
+    if balance < required then
+      return private.refuse('insufficient_credits', 'Insufficient credits',
+        jsonb_build_object('balanceCents', balance, 'requiredCents', required));
+    end if;
+  end if;
+
+  if p_action = 'delete' then
+    -- Hand-off rule (API.md §5): only a create that was never handed to the runner (its
+    -- job is still `queued`) lets the machine end at once. Once it is `dispatched` or
+    -- later, the runner may build something, so delete queues a terminate.
+    provisioned := m.provider_instance_id is not null or exists (
+      select 1 from public.jobs where machine_id = m.id and action = 'create' and status <> 'queued'
+        and cancelled_at is null);
+    if not provisioned then
+      update public.jobs set status = 'failed', cancelled_at = now(),
+          error = 'cancelled: machine deleted before provisioning'
+        where machine_id = m.id and status = 'queued';
+      update public.machines set status = 'terminated', last_stopped = coalesce(last_stopped, now())
+        where id = m.id returning * into m;
+      insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+      values (m.id, m.owner_id, 'machine.terminated', jsonb_build_object('reason', 'deleted before provisioning'), 'user');
+      return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', true));
+    end if;
+    -- The terminate supersedes any lifecycle job under way: one active lifecycle job per
+    -- machine. The runner runs a machine's jobs in order, so what it already has still
+    -- ends before the terminate does.
+    update public.jobs set status = 'failed', cancelled_at = now(), error = 'cancelled: machine deleted'
+      where machine_id = m.id and status in ('queued', 'dispatched', 'running')
+        and action in ('create', 'start', 'stop', 'restart');
+  end if;
+
+  update public.machines set status = tr.to_status where id = m.id returning * into m;
+  j := private.enqueue(m, tr.job_action, '{}', 'machine.' || p_action || '_requested', 'user');
+  return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', true,
+    'delivery', private.delivery(j)));
+end $$;
+revoke all on function public.hangar_machine_action(uuid, text) from public, anon;
+grant execute on function public.hangar_machine_action(uuid, text) to authenticated, service_role;
