@@ -7,7 +7,8 @@ SHELL := /usr/bin/env bash
 .SHELLFLAGS := -euo pipefail -c
 ENV := . scripts/env.sh &&
 
-# make test E2E="tests/e2e/auth.test.mjs"   (default: every tests/e2e/**/*.test.mjs)
+# make test E2E="tests/e2e/machines tests/e2e/http/health.test.mjs"   (files, folders or
+# globs; default: every tests/e2e/**/*.test.mjs, in the phases of tests/e2e/README.md)
 E2E ?=
 
 .DEFAULT_GOAL := help

@@ -23,7 +23,9 @@ $$;
 revoke all on function private.account_json(public.accounts) from public, anon, authenticated;
 grant execute on function private.account_json(public.accounts) to authenticated, service_role;
 
--- The Machine, with its tier's size and the job it is waiting on (pendingJob).
+-- The Machine, with its tier's size and the job it is waiting on (pendingJob). Its cost
+-- fields (costPerHourCents, totalCostCents) read billing_records, which a later migration
+-- creates: 20261130002300_billing_reads.sql replaces this definition with the full one.
 create or replace function private.machine_json(m public.machines) returns jsonb
 language sql stable set search_path = '' as $$
   select jsonb_build_object(

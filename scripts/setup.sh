@@ -9,6 +9,27 @@ cd "$HANGAR_ROOT"
 
 say() { printf '[setup] %s\n' "$*"; }
 
+# ---- Rust: the toolchain of rust-toolchain.toml ----------------------------------
+# rustup installs the pinned channel where its servers can be reached. Where they cannot
+# (a machine with one toolchain, installed as `stable`), a toolchain of exactly that
+# version stands in under the pinned name (`rustup toolchain link` refuses version names).
+channel="$(sed -n 's/^channel *= *"\([^"]*\)".*/\1/p' rust-toolchain.toml)"
+if [[ -n "$channel" ]] && ! rustup toolchain list | grep -q "^$channel-"; then
+  same=""
+  for t in $(rustup toolchain list | awk '{print $1}'); do
+    if [[ "$(rustup run "$t" rustc --version 2>/dev/null | awk '{print $2}')" == "$channel" ]]; then same="$t"; break; fi
+  done
+  if [[ -n "$same" ]]; then
+    host="$(rustup run "$same" rustc -vV | sed -n 's/^host: //p')"
+    toolchains="${RUSTUP_HOME:-$HOME/.rustup}/toolchains"
+    say "rust-toolchain.toml wants $channel: $same is that version, linked as $channel-$host"
+    ln -sfn "$toolchains/$same" "$toolchains/$channel-$host"
+  else
+    say "rustup toolchain install $channel"
+    rustup toolchain install "$channel" --profile minimal
+  fi
+fi
+
 # ---- Rust: the wasm target ---------------------------------------------------
 if ! rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   say "rustup target add wasm32-unknown-unknown"

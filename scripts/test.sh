@@ -4,7 +4,7 @@
 # stack is stopped whatever happens). Exits non-zero if any part failed; the
 # e2e suite still runs when the native tests failed, so one run shows both.
 #
-#   scripts/test.sh [e2e test files or globs...]
+#   scripts/test.sh [e2e test files, folders or globs...]
 #   scripts/test.sh --native-only
 set -euo pipefail
 . "$(dirname "$0")/env.sh"

@@ -1,4 +1,4 @@
-//! The job webhook (Worker → runner), as `hangar_delivery_json` builds it plus the
+//! The job webhook (Worker → runner), as `private.delivery_json` builds it plus the
 //! `callbackUrl` and, on create only, the `agentToken` the Worker adds.
 //!
 //! `params` stays raw here: a job whose params do not fit its action is still a job (it is

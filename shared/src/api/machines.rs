@@ -8,7 +8,7 @@ use crate::domain::{
     SshPublicKey, Tier,
 };
 use crate::error::ApiError;
-use crate::http::{Call, Reply};
+use crate::http::{parse_json, Call, Reply};
 use crate::runner::hand_over;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use serde::Deserialize;
@@ -39,18 +39,6 @@ pub(crate) struct CreateMachine {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct MachinePatch {
-    #[serde(default)]
-    name: Patch<MachineName>,
-    #[serde(default)]
-    project_id: Patch<Uuid>,
-    #[serde(default)]
-    tier: Patch<Tier>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-struct UpdateMachine {
-    machine_id: Id,
     #[serde(default)]
     name: Patch<MachineName>,
     #[serde(default)]
@@ -145,11 +133,15 @@ async fn transition(mut call: Call, caller: Caller, action: Action) -> Result<Re
     Ok(reply.message(format!("Machine is {status}")))
 }
 
-/// `update-machine`.
+/// `update-machine`: `{ machineId, …the fields of a MachinePatch }`.
 pub async fn update(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    let b: UpdateMachine = call.json().await?;
-    let patch = MachinePatch { name: b.name, project_id: b.project_id, tier: b.tier };
-    apply_patch(&call, &caller, b.machine_id.uuid(), patch).await
+    // serde's `flatten` does not work with `deny_unknown_fields`: take the id out, then
+    // parse the rest as the patch (errors still name their field).
+    let mut body: serde_json::Map<String, Value> = call.json().await?;
+    let id = body.remove("machineId").unwrap_or(Value::Null);
+    let id: MachineRef = parse_json(json!({ "machineId": id }).to_string().as_bytes())?;
+    let patch: MachinePatch = parse_json(Value::Object(body).to_string().as_bytes())?;
+    apply_patch(&call, &caller, id.machine_id.uuid(), patch).await
 }
 
 /// `PUT`/`PATCH instances/{id}`.

@@ -1,5 +1,6 @@
 //! The runner's entry points: `runner-callback` (signed reports, API.md §5) and the
-//! `scheduler` (cron, or POST with the service-role key for operators and tests).
+//! `scheduler` (cron, or POST with the service-role key for operators and tests), whose
+//! tick also meters usage and prunes metrics (API.md §4).
 use crate::config::Config;
 use crate::error::ApiError;
 use crate::http::{Call, Reply};

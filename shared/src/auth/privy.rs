@@ -15,6 +15,9 @@ pub struct LinkedIdentity {
 /// Verifies a Privy token with the configured key (a PEM, or the app's JWKS).
 pub async fn verify(token: &str, cfg: &PrivyConfig) -> Result<PrivyClaims, ApiError> {
     let key = key_for(token, cfg).await?;
+    #[cfg(target_arch = "wasm32")]
+    return jwt::verify_privy(token, &cfg.app_id, &key).await;
+    #[cfg(not(target_arch = "wasm32"))]
     jwt::verify_privy(token, &cfg.app_id, &key)
 }
 

@@ -13,12 +13,27 @@ impl TryFrom<String> for HttpUrl {
         if raw.len() > 2048 {
             return Err("must be at most 2048 characters".into());
         }
-        let url = url::Url::parse(raw).map_err(|_| "must be an http(s) URL".to_string())?;
-        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        if !is_http_url(raw) {
             return Err("must be an http(s) URL".into());
         }
         Ok(HttpUrl(raw.to_string()))
     }
+}
+
+/// A WHATWG URL with an http(s) scheme and a host. In the Worker, the runtime's own `URL`
+/// parses it: the `url` crate is built without Unicode tables there (IDNA is ASCII-only,
+/// see shared/Cargo.toml), and a host such as `bücher.example` must still be accepted.
+#[cfg(target_arch = "wasm32")]
+fn is_http_url(raw: &str) -> bool {
+    match worker::web_sys::Url::new(raw) {
+        Ok(url) => matches!(url.protocol().as_str(), "http:" | "https:") && !url.hostname().is_empty(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+fn is_http_url(raw: &str) -> bool {
+    url::Url::parse(raw).is_ok_and(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
 }
 
 impl AsRef<str> for HttpUrl {

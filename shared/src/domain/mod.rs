@@ -2,7 +2,9 @@
 //! Each deserializes through `TryFrom` (or an enum), so a bad value is reported at its
 //! JSON path. One type per file, with its tests.
 mod action;
+mod cents;
 mod configuration;
+mod credit_cents;
 mod display_name;
 mod empty;
 mod event_type;
@@ -13,16 +15,25 @@ mod label;
 mod level;
 mod machine_name;
 mod machine_status;
+mod metrics_period;
+mod month;
+mod memo;
+mod page_cursor;
 mod patch;
+mod project_description;
+mod project_name;
 mod provider;
 mod region;
+mod sample;
 mod ssh_public_key;
 mod tier;
 mod timeout_sec;
 mod word;
 
 pub(crate) use action::Action;
+pub(crate) use cents::Cents;
 pub(crate) use configuration::Configuration;
+pub(crate) use credit_cents::CreditCents;
 #[cfg(test)]
 pub(crate) use configuration::json_depth;
 pub(crate) use display_name::DisplayName;
@@ -35,9 +46,16 @@ pub(crate) use label::Label;
 pub(crate) use level::Level;
 pub(crate) use machine_name::MachineName;
 pub(crate) use machine_status::MachineStatus;
+pub(crate) use metrics_period::MetricsPeriod;
+pub(crate) use month::Month;
+pub(crate) use memo::Memo;
+pub(crate) use page_cursor::PageCursor;
 pub(crate) use patch::{Patch, SqlPatch};
+pub(crate) use project_description::ProjectDescription;
+pub(crate) use project_name::ProjectName;
 pub(crate) use provider::Provider;
 pub(crate) use region::Region;
+pub(crate) use sample::Sample;
 pub(crate) use ssh_public_key::SshPublicKey;
 pub(crate) use tier::Tier;
 pub(crate) use timeout_sec::TimeoutSec;

@@ -83,7 +83,12 @@ async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, 
     } else {
         None
     };
-    let raw = body.to_string();
+    // The runner reads exactly this contract; a payload that breaks it is not sent (it
+    // counts a failed attempt, as one that cannot be decoded).
+    let webhook: protocol::payload::Webhook = serde_json::from_value(body)
+        .map_err(|e| ApiError::Internal(format!("job payload breaks the webhook contract: {e}")))?;
+    webhook.params().map_err(|e| ApiError::Internal(format!("job payload breaks the webhook contract: {e}")))?;
+    let raw = serde_json::to_string(&webhook).map_err(|e| ApiError::Internal(format!("encode webhook: {e}")))?;
     let signature = signing::sign(secret, signing::Direction::Webhook, clock::now_millis() / 1000, raw.as_bytes());
     let sent = transport::send(url, Some((&raw, &signature)), TIMEOUT_MS).await;
     let (ok, error) = match &sent {

@@ -1,9 +1,15 @@
-//! The `scheduler` cron: re-delivers due jobs from the outbox.
+//! The `scheduler` tick (cron every minute, and the service-role POST): meters usage
+//! (charges, and stops the machines of accounts at or below zero), prunes old metrics,
+//! and delivers the meter's stop jobs together with the due jobs of the outbox.
+//! Metering comes first and is not held up by delivery; a meter that fails does not
+//! hold up delivery either (its error is the tick's, after the jobs have gone).
 use crate::config::Config;
-use crate::db::{self, Db, Who};
+use crate::db::{self, Db, Metered, Who};
+use crate::domain::Cents;
 use crate::runner::deliver::{deliver, Delivered, Delivery};
 use crate::error::ApiError;
 use serde::Serialize;
+use serde_json::Value;
 
 /// Jobs one tick takes, and how long they stay leased to it.
 const BATCH: i64 = 50;
@@ -12,24 +18,45 @@ const LEASE_SECS: i64 = 60;
 #[derive(Serialize, Default, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct TickReport {
+    /// Jobs this tick sent: the outbox's due jobs and the meter's stop jobs.
     pub claimed: usize,
     pub delivered: usize,
     pub refused: usize,
+    /// Charge records the meter wrote, and their total.
+    pub charges: i64,
+    pub charged_cents: Cents,
+    /// Machines owing a cent that were locked by a transition: charged by the next tick.
+    pub skipped: usize,
+    /// Machines the meter stopped because their account is at or below zero.
+    pub stopped: usize,
+    /// Metric samples older than 8 days removed.
+    pub pruned: i64,
 }
 
 pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiError> {
-    if config.runner_url.is_none() {
-        return Ok(TickReport::default());
+    let db = Db::new(config);
+    // The database's clock: the one the status-change trigger uses too.
+    let metered = db.rpc(&db::Meter { now: None, account_id: None }, Who::Service).await;
+    let pruned = db.rpc(&db::PruneMetrics {}, Who::Service).await;
+    // Without a runner every job waits in the outbox, the meter's stop jobs too.
+    let mut sends: Vec<Delivery> = Vec::new();
+    if config.runner_url.is_some() {
+        if let Ok(m) = &metered {
+            sends.extend(m.deliveries.iter().cloned());
+        }
+        // Each job's payload is its own JSON text: one that cannot be decoded fails alone.
+        sends.extend(db.rpc(&db::ClaimDueJobs { limit: BATCH, lease_seconds: LEASE_SECS }, Who::Service).await?);
     }
-    // Each job's payload is its own JSON text: one that cannot be decoded fails alone.
-    let due: Vec<Delivery> = Db::new(config).rpc(&db::ClaimDueJobs { limit: BATCH, lease_seconds: LEASE_SECS }, Who::Service).await?;
-    let sends = due
-        .into_iter()
-        .map(|d| deliver(config.clone(), d, request_id.to_string()));
-    let outcomes = futures_util::future::join_all(sends).await;
+    let outcomes = futures_util::future::join_all(sends.into_iter().map(|d| deliver(config.clone(), d, request_id.to_string()))).await;
+    let metered: Metered = metered?;
     Ok(TickReport {
         claimed: outcomes.len(),
         delivered: outcomes.iter().filter(|o| **o == Delivered::Accepted).count(),
         refused: outcomes.iter().filter(|o| **o != Delivered::Accepted).count(),
+        charges: metered.charges,
+        charged_cents: metered.charged_cents,
+        skipped: metered.skipped.len(),
+        stopped: metered.stopped.len(),
+        pruned: pruned?.get("pruned").and_then(Value::as_i64).unwrap_or(0),
     })
 }

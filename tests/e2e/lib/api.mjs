@@ -1,5 +1,5 @@
 // HTTP helpers for the functions and PostgREST, plus shared assertions.
-// Also the suite's recorder (for zzz-secrets.test.mjs): every response any test receives
+// Also the suite's recorder (for final/secrets.test.mjs): every response any test receives
 // through fetch, and every agent token the stack's runner journals, go to files in the
 // stack's run folder.
 import assert from 'node:assert/strict';

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { ROOT, env } from './env.mjs';
 import { sleep } from './api.mjs';
-import { rows, lit } from './machines.mjs';
+import { rows, sql } from './machines.mjs';
 import { control, tick, runnerLog, percentile } from './runner.mjs';
 
 const run = promisify(execFile);
@@ -105,8 +105,8 @@ export function runnerAccepted() {
 /** Jobs of these machines, oldest first. */
 export function jobsOfMachines(machineIds) {
   if (!machineIds.length) return Promise.resolve([]);
-  return rows(`select id, machine_id, owner_id, action, status, attempts, error, created_at, updated_at from jobs
-               where machine_id in (${machineIds.map(lit).join(', ')}) order by created_at, id`);
+  return rows`select id, machine_id, owner_id, action, status, attempts, error, created_at, updated_at from jobs
+              where machine_id in ${sql(machineIds)} order by created_at, id`;
 }
 
 /**

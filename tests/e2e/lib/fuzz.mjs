@@ -1,4 +1,4 @@
-// The HTTP fuzzer behind fuzz.test.mjs: a seeded PRNG, request generators per function
+// The HTTP fuzzer behind http/fuzz.test.mjs: a seeded PRNG, request generators per function
 // (mutated valid bodies, deep nesting, broken bytes, odd methods, content types, headers,
 // tokens, query strings, sub-paths, chunked bodies), and the envelope check of API.md §1.
 //

@@ -1,56 +1,57 @@
-// Helpers for the machine tests (API.md §3): the database as the superuser (psql), the
-// state machine as data, machine creation, shape assertions.
+// Helpers for the machine tests (API.md §3): the database as the superuser (the `postgres`
+// client), the state machine as data, machine creation, shape assertions.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import postgres from 'postgres';
 import { env } from './env.mjs';
 import { fn, ok, rest, show, UUID_RE } from './api.mjs';
 
 // ---- the database as the superuser ---------------------------------------------------
 
-const run = promisify(execFile);
-const PSQL = env.PG_BIN && existsSync(join(env.PG_BIN, 'psql')) ? join(env.PG_BIN, 'psql') : 'psql';
+/**
+ * The stack's database as the superuser (DATABASE_URL), through the `postgres` client: a
+ * tagged template whose values are sent as parameters, never spliced into the text:
+ *   await sql`select * from jobs where machine_id = ${id}`        → rows (objects)
+ *   sql(name) an identifier, sql(list) a list (`in ${sql(ids)}`), sql.json(v) a jsonb value,
+ *   sql.begin(async (tx) => …) a transaction.
+ * Idle connections close after half a second, so that a test process can exit; after a
+ * Postgres restart the next query connects again.
+ */
+export const sql = postgres(env.DATABASE_URL, {
+  max: 4,
+  idle_timeout: 0.5,
+  connect_timeout: 10,
+  prepare: false,
+  onnotice: () => {},
+});
 
-/** A SQL literal: 'text' with quotes doubled, or null. Objects become jsonb literals. */
-export function lit(v) {
-  if (v === null || v === undefined) return 'null';
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (typeof v === 'object') return `${lit(JSON.stringify(v))}::jsonb`;
-  return `'${String(v).replace(/'/g, "''")}'`;
+/** The first column of the first row of a query (null without a row): sql's tag, one value. */
+export async function value(strings, ...values) {
+  const [row] = await sql(strings, ...values);
+  return row ? Object.values(row)[0] : null;
 }
 
-/** Runs SQL as the superuser (DATABASE_URL); returns psql's unaligned, tuples-only output. */
-export async function sql(query) {
-  try {
-    const { stdout } = await run(PSQL, [env.DATABASE_URL, '-X', '-q', '-v', 'ON_ERROR_STOP=1', '-Atc', query], {
-      env: { ...process.env, PGCONNECT_TIMEOUT: '10' },
-    });
-    return stdout.trim();
-  } catch (e) {
-    throw new Error(`psql failed: ${e.stderr || e.message}\n  query: ${query}`);
-  }
-}
-
-/** The rows of a SELECT as JSON objects (snake_case columns). */
-export async function rows(select) {
-  return JSON.parse(await sql(`select coalesce(json_agg(t), '[]'::json) from (${select}) t`));
+/**
+ * The rows of a SELECT as JSON objects (snake_case columns), as Postgres renders them with
+ * json_agg: timestamps as ISO text, numbers as numbers. The same tag as sql.
+ */
+export async function rows(strings, ...values) {
+  const [{ r }] = await sql`select coalesce(json_agg(t), '[]'::json) as r from (${sql(strings, ...values)}) t`;
+  return r;
 }
 
 export async function machineRow(id) {
-  const [row] = await rows(`select * from machines where id = ${lit(id)}`);
+  const [row] = await rows`select * from machines where id = ${id}`;
   return row ?? null;
 }
 
 /** Jobs of a machine, oldest first. */
 export const jobsOf = (machineId) =>
-  rows(`select * from jobs where machine_id = ${lit(machineId)} order by created_at, id`);
+  rows`select * from jobs where machine_id = ${machineId} order by created_at, id`;
 
 /** Events of a machine, newest first. */
 export const eventsOf = (machineId) =>
-  rows(`select * from machine_events where machine_id = ${lit(machineId)} order by created_at desc, id desc`);
+  rows`select * from machine_events where machine_id = ${machineId} order by created_at desc, id desc`;
 
 /**
  * { jobs, events } counts of a machine, in one query. Delivery bookkeeping events
@@ -58,29 +59,26 @@ export const eventsOf = (machineId) =>
  * the transition's own and are left out.
  */
 export async function counts(machineId) {
-  const out = await sql(
-    `select (select count(*) from jobs where machine_id = ${lit(machineId)}) || ',' ||
-            (select count(*) from machine_events where machine_id = ${lit(machineId)}
-               and event_type <> 'job.delivery_failed')`,
-  );
-  const [jobs, events] = out.split(',').map(Number);
-  return { jobs, events };
+  const [c] = await sql`select (select count(*)::int from jobs where machine_id = ${machineId}) as jobs,
+    (select count(*)::int from machine_events where machine_id = ${machineId}
+       and event_type <> 'job.delivery_failed') as events`;
+  return { jobs: c.jobs, events: c.events };
 }
 
 export const countMachines = async (ownerId) =>
-  Number(await sql(`select count(*) from machines where owner_id = ${lit(ownerId)}`));
+  Number(await value`select count(*) from machines where owner_id = ${ownerId}`);
 
 export const setBalance = (accountId, cents) =>
-  sql(`update accounts set credit_balance_cents = ${Number(cents)} where id = ${lit(accountId)}`);
+  sql`update accounts set credit_balance_cents = ${Number(cents)} where id = ${accountId}`;
 
 /** An operator's per-account machine limit (accounts.max_machines), for tests that need many machines. */
 export const setMachineLimit = (accountId, n) =>
-  sql(`update accounts set max_machines = ${Number(n)} where id = ${lit(accountId)}`);
+  sql`update accounts set max_machines = ${Number(n)} where id = ${accountId}`;
 
 export const OPEN_JOB_STATUSES = ['queued', 'dispatched', 'running'];
 
 /**
- * Puts a machine into `status` directly in the database (there is no runner yet).
+ * Puts a machine into `status` directly in the database (as if the runner had done it).
  *   instanceId  provider_instance_id to set (default 'i-test', so that delete goes to
  *               `terminating`); null clears it.
  *   jobs        what the machine's open jobs (queued/dispatched/running) become, as if the
@@ -90,15 +88,12 @@ export const OPEN_JOB_STATUSES = ['queued', 'dispatched', 'running'];
  */
 export async function setStatus(id, status, { instanceId = 'i-test', jobs } = {}) {
   if (jobs === undefined) jobs = instanceId === null ? null : status === 'provisioning' ? 'running' : 'succeeded';
-  const stmts = [
-    `update machines set status = ${lit(status)}, provider_instance_id = ${lit(instanceId)} where id = ${lit(id)}`,
-  ];
-  if (jobs) {
-    stmts.push(
-      `update jobs set status = ${lit(jobs)} where machine_id = ${lit(id)} and status in (${OPEN_JOB_STATUSES.map(lit).join(', ')})`,
-    );
-  }
-  await sql(`begin; ${stmts.join('; ')}; commit;`);
+  await sql.begin(async (tx) => {
+    await tx`update machines set status = ${status}, provider_instance_id = ${instanceId} where id = ${id}`;
+    if (jobs) {
+      await tx`update jobs set status = ${jobs} where machine_id = ${id} and status in ${tx(OPEN_JOB_STATUSES)}`;
+    }
+  });
   const row = await machineRow(id);
   assert.equal(row?.status, status, `setStatus(${id}, ${status}) did not take`);
 }
@@ -205,7 +200,7 @@ const strOrNull = (v) => v === null || typeof v === 'string';
 export const MACHINE_KEYS = [
   'id', 'name', 'status', 'tier', 'cpu', 'memoryMb', 'diskGb', 'provider', 'region', 'image',
   'ipAddress', 'providerInstanceId', 'projectId', 'configuration', 'lastStarted', 'lastStopped',
-  'createdAt', 'updatedAt', 'pendingJob',
+  'createdAt', 'updatedAt', 'pendingJob', 'costPerHourCents', 'totalCostCents',
 ];
 
 /** The Machine of API.md §3 (extra keys allowed, but no snake_case and nothing secret). */
@@ -235,6 +230,8 @@ export function assertMachine(m) {
   assert.ok(dateOrNull(m.lastStopped), 'lastStopped');
   assert.ok(isDate(m.createdAt), 'createdAt');
   assert.ok(isDate(m.updatedAt), 'updatedAt');
+  assert.equal(m.costPerHourCents, hourlyCents(m.tier), 'costPerHourCents is the tier\'s hourly price (API.md §3)');
+  assert.ok(Number.isInteger(m.totalCostCents) && m.totalCostCents >= 0, `totalCostCents ${m.totalCostCents}`);
   if (m.pendingJob !== null) {
     assert.match(m.pendingJob.id, UUID_RE, 'pendingJob.id');
     assert.equal(typeof m.pendingJob.action, 'string', 'pendingJob.action');

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { env } from './env.mjs';
 import { fn, ok, show, sleep } from './api.mjs';
-import { sql, lit, rows, getStatus, newName } from './machines.mjs';
+import { sql, value, rows, getStatus, newName } from './machines.mjs';
 
 export const MAX_ATTEMPTS = Number(env.RUNNER_MAX_ATTEMPTS || 5);
 export const RETRY_BASE_MS = Number(env.RUNNER_RETRY_BASE_MS || 200);
@@ -29,9 +29,12 @@ export async function post(url) {
   }
 }
 export const control = (path) => post(`${env.STACK_CONTROL_URL}${path}`);
-/** A runner outage (the stack's simulate runner stops; its port is closed). */
+/**
+ * A runner outage (the stack's simulate runner stops; its port is closed). Outages are
+ * counted: files that run at the same time may each want one (tests/e2e/machines).
+ */
 export const stopRunner = () => control('/runner/stop');
-/** The end of the outage (same port, same working directory). */
+/** The end of this outage (same port, same working directory): up once none is left. */
 export const startRunner = () => control('/runner/start');
 /** Runs the scheduler cron once; its answer (the worker's scheduled() outcome). */
 export const tick = () => control('/scheduled/scheduler');
@@ -136,35 +139,31 @@ export async function logsOf(user, machineId, limit = 500) {
   return ok(await fn('get-logs', { token: user.accessToken, query: { machineId, limit: String(limit) } })).events;
 }
 
-// ---- the database as the superuser -------------------------------------------------------------
+// ---- the database as the superuser (sql: lib/machines.mjs) ---------------------------------------
 
 /** A machine row owned by `ownerId`, straight into the table; returns its id. */
 export async function insertMachine(ownerId, { name = newName('rt'), status = 'provisioning', tier = 'dev.small', provider = 'aws', region = 'us-east-1', image = 'ubuntu-22.04', configuration = {}, ipAddress = null, providerInstanceId = null } = {}) {
-  return sql(
-    `insert into machines (owner_id, name, status, tier, provider, region, image, configuration, ip_address, provider_instance_id)
-     values (${lit(ownerId)}, ${lit(name)}, ${lit(status)}, ${lit(tier)}, ${lit(provider)}, ${lit(region)}, ${lit(image)},
-             ${lit(configuration)}, ${lit(ipAddress)}, ${lit(providerInstanceId)}) returning id`,
-  );
+  return value`insert into machines (owner_id, name, status, tier, provider, region, image, configuration, ip_address, provider_instance_id)
+    values (${ownerId}, ${name}, ${status}, ${tier}, ${provider}, ${region}, ${image},
+            ${sql.json(configuration)}, ${ipAddress}, ${providerInstanceId}) returning id`;
 }
 
 /** A job the stack's own delivery will not touch (next_attempt_at an hour away); its id. */
 export async function insertJob(machineId, ownerId, action, { params = {}, status = 'queued' } = {}) {
-  return sql(
-    `insert into jobs (machine_id, owner_id, action, params, status, next_attempt_at)
-     values (${lit(machineId)}, ${lit(ownerId)}, ${lit(action)}, ${lit(params)}, ${lit(status)}, now() + interval '1 hour') returning id`,
-  );
+  return value`insert into jobs (machine_id, owner_id, action, params, status, next_attempt_at)
+    values (${machineId}, ${ownerId}, ${action}, ${sql.json(params)}, ${status}, now() + interval '1 hour') returning id`;
 }
 
 /** The webhook body the Workers would send for a job (private.delivery_json + callbackUrl). */
 export async function deliveryBody(jobId, { agentToken } = {}) {
-  const body = JSON.parse(await sql(`select private.delivery_json(j) from jobs j where j.id = ${lit(jobId)}`));
+  const body = await value`select private.delivery_json(j) from jobs j where j.id = ${jobId}`;
   body.callbackUrl = CALLBACK_URL;
   if (agentToken !== undefined) body.agentToken = agentToken;
   return body;
 }
 
 export async function jobRow(id) {
-  const [row] = await rows(`select * from jobs where id = ${lit(id)}`);
+  const [row] = await rows`select * from jobs where id = ${id}`;
   return row ?? null;
 }
 

@@ -5,7 +5,7 @@
 import { readdirSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './env.mjs';
-import { rows, lit } from './machines.mjs';
+import { rows, sql } from './machines.mjs';
 
 // ---- functions -------------------------------------------------------------------------------
 
@@ -19,11 +19,11 @@ export function functionNames() {
 
 /** { name, type ('BASE TABLE' | 'VIEW' | …), columns: [{ name, type }] } for every table and view in public. */
 export async function publicTables() {
-  const cols = await rows(`
+  const cols = await rows`
     select c.table_name as table, c.column_name as name, c.data_type as type, c.udt_name as udt, t.table_type as kind
     from information_schema.columns c join information_schema.tables t
       on t.table_schema = c.table_schema and t.table_name = c.table_name
-    where c.table_schema = 'public' order by c.table_name, c.ordinal_position`);
+    where c.table_schema = 'public' order by c.table_name, c.ordinal_position`;
   const out = new Map();
   for (const c of cols) {
     if (!out.has(c.table)) out.set(c.table, { name: c.table, kind: c.kind, columns: [] });
@@ -37,7 +37,7 @@ export async function publicTables() {
  * and types, and who may execute it.
  */
 export async function publicFunctions() {
-  return rows(`
+  return rows`
     select p.proname as name, p.oid::regprocedure::text as signature,
       coalesce(p.proargnames, '{}') as arg_names,
       array(select format_type(t, null) from unnest(p.proargtypes::oid[]) t) as arg_types,
@@ -47,10 +47,8 @@ export async function publicFunctions() {
       has_function_privilege('anon', p.oid, 'EXECUTE') as anon
     from pg_proc p join pg_namespace n on n.oid = p.pronamespace
     where n.nspname = 'public' and p.prokind = 'f'
-    order by p.proname, p.oid`);
+    order by p.proname, p.oid`;
 }
-
-const qi = (name) => `"${String(name).replace(/"/g, '""')}"`;
 
 /**
  * Everything that belongs to an account, as the superuser sees it: for each table with uuid
@@ -68,11 +66,13 @@ export async function ownedSnapshot(accountId, { tables, ids: frozen } = {}) {
   for (let round = 0; round < (frozen ? 1 : 6); round++) {
     const before = ids.size;
     found = {};
-    const arr = `array[${[...ids].map(lit).join(', ')}]::uuid[]`;
+    const arr = [...ids];
     for (const t of tables) {
       const uuidCols = t.columns.filter((c) => c.type === 'uuid');
-      const where = uuidCols.length ? uuidCols.map((c) => `t.${qi(c.name)} = any(${arr})`).join(' or ') : 'true';
-      found[t.name] = await rows(`select to_jsonb(t) as r from public.${qi(t.name)} t where ${where}`).then((rs) => rs.map((x) => x.r));
+      const where = uuidCols.length
+        ? uuidCols.map((c) => sql`t.${sql(c.name)} = any(${arr}::uuid[])`).reduce((a, b) => sql`${a} or ${b}`)
+        : sql`true`;
+      found[t.name] = await rows`select to_jsonb(t) as r from public.${sql(t.name)} t where ${where}`.then((rs) => rs.map((x) => x.r));
       if (!uuidCols.length || frozen) continue;
       for (const r of found[t.name]) for (const c of uuidCols) if (r[c.name]) ids.add(r[c.name]);
     }
@@ -145,16 +145,16 @@ export function leaked(secrets, request, response) {
  * 2000 rows are left out.
  */
 export async function hiddenSnapshot() {
-  const tables = await rows(`
+  const tables = await rows`
     select table_schema as schema, table_name as name from information_schema.tables
     where table_schema not in ('public', 'pg_catalog', 'information_schema', 'pg_toast')
-      and table_type = 'BASE TABLE' order by 1, 2`);
+      and table_type = 'BASE TABLE' order by 1, 2`;
   const out = {};
   for (const t of tables) {
-    const rel = `${qi(t.schema)}.${qi(t.name)}`;
-    const [{ n }] = await rows(`select count(*)::int as n from ${rel}`);
+    const rel = sql`${sql(t.schema)}.${sql(t.name)}`;
+    const [{ n }] = await sql`select count(*)::int as n from ${rel}`;
     if (n > 2000) continue;
-    out[`${t.schema}.${t.name}`] = (await rows(`select to_jsonb(t) as r from ${rel} t`)).map((x) => JSON.stringify(x.r)).sort();
+    out[`${t.schema}.${t.name}`] = (await rows`select to_jsonb(t) as r from ${rel} t`).map((x) => JSON.stringify(x.r)).sort();
   }
   return out;
 }

@@ -1,0 +1,48 @@
+//! `get-billing` (API.md §4): the caller's balance, a page of their billing records
+//! (charges, credits, the signup grant; newest first, keyset cursor) and the usage of
+//! one month per machine, in one SQL function (one PostgREST round trip). Money is
+//! integer cents; charges come from the meter (migrations/20261130002200_metering.sql).
+use crate::auth::Caller;
+use crate::db::{self, Db, Who};
+use crate::domain::{Month, PageCursor};
+use crate::error::ApiError;
+use crate::http::{Call, Reply};
+use serde_json::json;
+
+/// `get-billing/…`, `insights/…`, `record-metrics/…`: these functions have no sub-paths.
+pub(crate) fn no_sub_path(call: &Call) -> Result<(), ApiError> {
+    match call.sub_path.is_empty() {
+        true => Ok(()),
+        false => Err(ApiError::NotFound("No such function".into())),
+    }
+}
+
+/// `get-billing` `?limit=(1..100, default 50)&cursor=&period=YYYY-MM` (default: this month, UTC).
+pub async fn get(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    no_sub_path(&call)?;
+    let limit = match call.query("limit") {
+        None => 50,
+        Some(raw) => raw
+            .trim()
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or_else(|| ApiError::validation("limit", "`limit` must be an integer from 1 to 100"))?,
+    };
+    let cursor = call.query("cursor").map(|c| PageCursor::parse("cursor", &c)).transpose()?;
+    let period = call.query("period").map(|p| Month::parse("period", &p)).transpose()?;
+    let args = db::GetBilling {
+        limit,
+        cursor_ts: cursor.as_ref().map(|c| c.ts.clone()),
+        cursor_id: cursor.as_ref().map(|c| c.id),
+        period: period.map(Month::first_day),
+    };
+    let page = Db::new(&call.config).rpc(&args, Who::User(&caller.token)).await?;
+    Ok(Reply::ok(json!({
+        "balanceCents": page.balance_cents,
+        "records": page.records,
+        "usage": page.usage,
+        "nextCursor": page.next.as_ref().map(PageCursor::encode),
+    }))
+    .message(format!("Balance: {}", page.balance_cents)))
+}
