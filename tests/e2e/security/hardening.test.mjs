@@ -32,6 +32,16 @@ test('deep JSON: configuration over depth 16 and bodies over depth 32 are 400 na
   assert.deepEqual(m.configuration, nested(16));
 });
 
+test('numbers: a configuration holding the largest double is stored and read back (no 502 after the commit)', async () => {
+  // Postgres keeps it as an exact decimal; reading it back must give the same double,
+  // not "number out of range" after the machine was created (the fuzzer found it).
+  const user = await signIn();
+  const m = await createMachine(user, { configuration: { big: 1.7976931348623157e308, small: 5e-324 } });
+  assert.equal(m.configuration.big, 1.7976931348623157e308);
+  const list = ok(await fn('get-user-machines', { token: user.accessToken }));
+  assert.equal(list.machines[0].configuration.big, 1.7976931348623157e308);
+});
+
 test('deep JSON: the database refuses what the Workers refuse (CHECK), for callers that skip them', async () => {
   const user = await signIn();
   const m = await createMachine(user);
