@@ -174,6 +174,11 @@ begin
     return private.refuse('validation_error', 'Unknown tier', jsonb_build_object('field', 'tier'));
   end if;
   perform private.ensure_account();
+  -- A valid token whose account is gone (deleted): refused before the Idempotency-Key
+  -- is taken, whose row references the account (it was a foreign-key 502).
+  if not exists (select 1 from public.accounts where id = uid) then
+    return private.refuse('not_found', 'Account not found');
+  end if;
 
   if p_idempotency_key is not null then
     req_hash := md5(jsonb_build_array(p_name, p_tier, p_provider, p_region, p_image,

@@ -59,12 +59,21 @@ async function call(name, { method = 'POST', body, token, headers = {} } = {}) {
   return { status: res.status, headers: res.headers, json, text };
 }
 
+// Miniflare counts in fixed windows of the wall clock's minutes (floor(now / 60 s)): a test
+// whose requests straddle a minute would see the count start over. Each test starts with
+// at least 20 s of its minute left.
+async function freshWindow() {
+  const left = 60000 - (Date.now() % 60000);
+  if (left < 20000) await new Promise((r) => setTimeout(r, left + 100));
+}
+
 function limited(res) {
   fails(res, 429, 'rate_limited');
   assert.equal(res.headers.get('retry-after'), '60');
 }
 
 test('exchange: a client address gets RATE_LIMIT_EXCHANGE_PER_MIN sign-ins a minute, then 429 with Retry-After', async () => {
+  await freshWindow();
   const ip = `203.0.113.${Math.floor(Math.random() * 200) + 1}`;
   for (let i = 0; i < LIMIT.exchange; i++) {
     ok(await call('exchange', { body: { token: privyToken() }, headers: { 'cf-connecting-ip': ip } }));
@@ -76,6 +85,7 @@ test('exchange: a client address gets RATE_LIMIT_EXCHANGE_PER_MIN sign-ins a min
 
 test('per user: RATE_LIMIT_PER_MIN requests a minute, counted per user, then 429', async () => {
   const [a, b] = [await signIn(), await signIn()];
+  await freshWindow();
   for (let i = 0; i < LIMIT.perUser; i++) ok(await call('me', { method: 'GET', token: a.accessToken }));
   limited(await call('me', { method: 'GET', token: a.accessToken }));
   ok(await call('me', { method: 'GET', token: b.accessToken }));
@@ -83,6 +93,7 @@ test('per user: RATE_LIMIT_PER_MIN requests a minute, counted per user, then 429
 
 test('create: RATE_LIMIT_CREATE_PER_MIN machine creations a minute per user, then 429 (nothing created)', async () => {
   const user = await signIn();
+  await freshWindow();
   for (let i = 0; i < LIMIT.create; i++) {
     ok(await call('create-machine', { body: { name: `rl-${i}` }, token: user.accessToken }), 201);
   }
