@@ -124,6 +124,21 @@ impl Config {
         })
     }
 
+    /// `from_env`, read once per isolate: a Worker's variables and secrets are fixed for the
+    /// life of its isolate (a new deployment is a new isolate). A broken configuration is
+    /// read again on every request, so that its error is always the current one.
+    pub fn cached(env: &worker::Env) -> Result<Self, ApiError> {
+        thread_local!(static CONFIG: std::cell::OnceCell<Config> = const { std::cell::OnceCell::new() });
+        if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
+            return Ok(config);
+        }
+        let config = Self::from_env(env)?;
+        CONFIG.with(|c| {
+            let _ = c.set(config.clone());
+        });
+        Ok(config)
+    }
+
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
         let get = |name: &str| get(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
         let required = |name: &'static str| get(name).ok_or(ApiError::Misconfigured { variable: name });

@@ -75,6 +75,14 @@ impl Call {
             if len > MAX_BODY_BYTES {
                 return Err(ApiError::PayloadTooLarge);
             }
+            // Framed by its Content-Length (within the limit), not chunked: read whole, in one
+            // call, rather than chunk by chunk through Rust (`make bench` measured the
+            // stream's reads and lock releases as a large part of a POST's CPU).
+            if self.header("transfer-encoding").is_none() {
+                let bytes = self.req.bytes().await.map_err(|_| ApiError::InvalidJson)?;
+                check_media_type(self.header("content-type").as_deref(), bytes.len())?;
+                return Ok(bytes);
+            }
         }
         let mut bytes = Vec::new();
         if let Ok(mut stream) = self.req.stream() {

@@ -33,7 +33,7 @@ where
     let path = req.path();
     let sub_path = sub_path_of(&path);
 
-    let config = Config::from_env(&env);
+    let config = Config::cached(&env);
     // CORS needs the allowed origins even when the rest of the configuration is broken.
     let origins = config
         .as_ref()
