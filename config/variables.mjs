@@ -40,7 +40,6 @@ export const VARIABLES = [
   { name: "ALLOWED_ORIGINS", deploy: "https://app.hangar.example" },
   { name: "SESSION_TTL_SECONDS", deploy: "3600" },
   { name: "REFRESH_TTL_DAYS", deploy: "30" },
-  { name: "SIGNUP_CREDITS_CENTS", deploy: "1000" },
   { name: "DEFAULT_PROVIDER", deploy: "aws" },
   { name: "RUNNER_URL", deploy: "https://runner.hangar.example/" },
   { name: "RUNNER_SECRET", secret: true },

@@ -8,7 +8,9 @@ create table private.settings (
 );
 insert into private.settings (name, value) values
   ('max_machines_per_account', 10),
-  ('max_pending_jobs_per_machine', 5);
+  ('max_pending_jobs_per_machine', 5),
+  -- The credits of a new account, on both sign-in paths (exchange, Supabase Auth).
+  ('signup_credits_cents', 1000);
 revoke all on private.settings from public, anon, authenticated;
 grant select on private.settings to service_role;
 

@@ -5,7 +5,9 @@
 
 create table public.accounts (
   id uuid primary key default gen_random_uuid(),
-  privy_did text not null unique,
+  -- A Privy user's DID; null for a Supabase Auth user, whose id is the auth user's id.
+  -- Unique: NULLs do not collide, and exchange upserts on it.
+  privy_did text unique,
   display_name text check (display_name is null or char_length(display_name) between 1 and 64),
   photo_url text check (photo_url is null or (char_length(photo_url) <= 2048 and photo_url ~ '^https?://')),
   provider text,
@@ -17,6 +19,9 @@ create table public.accounts (
   updated_at timestamptz not null default now(),
   last_login timestamptz
 );
+
+-- The meter stops the machines of accounts at or below zero: they are few.
+create index accounts_overdrawn on public.accounts (id) where credit_balance_cents <= 0;
 
 create trigger accounts_touch before update on public.accounts
   for each row execute function private.touch_updated_at();

@@ -23,6 +23,17 @@ create table public.machines (
   agent_token_hash text,
   last_started timestamptz,
   last_stopped timestamptz,
+  -- The billing clock (private.machine_clock, 20261130002000_metering_schema.sql).
+  -- Billed time is accounted for (charged, or in billed_remainder) up to this moment.
+  last_billed_at timestamptz,
+  -- Accounted but not yet charged, in units (1/2,628,000,000,000 cent). Less than one
+  -- cent right after a charge; more while a stopped machine waits for the next run.
+  billed_remainder bigint not null default 0 check (billed_remainder >= 0),
+  -- The billed time behind billed_remainder that no record covers yet, in µs (usage
+  -- hours are counted exactly even though charges come in whole cents).
+  billed_remainder_us bigint not null default 0 check (billed_remainder_us >= 0),
+  -- Where the machine's next charge record starts: the end of its last one.
+  last_charged_at timestamptz,
   created_at timestamptz not null default now(),
   updated_at timestamptz not null default now()
 );

@@ -23,9 +23,9 @@ $$;
 revoke all on function private.account_json(public.accounts) from public, anon, authenticated;
 grant execute on function private.account_json(public.accounts) to authenticated, service_role;
 
--- The Machine, with its tier's size and the job it is waiting on (pendingJob). Its cost
--- fields (costPerHourCents, totalCostCents) read billing_records, which a later migration
--- creates: 20261130002300_billing_reads.sql replaces this definition with the full one.
+-- The Machine, with its tier's size, the job it is waiting on (pendingJob) and its cost:
+-- costPerHourCents (the tier's hourly price, monthly / 730 rounded up, as create and start
+-- require an hour of) and totalCostCents (the sum of its charge records).
 create or replace function private.machine_json(m public.machines) returns jsonb
 language sql stable set search_path = '' as $$
   select jsonb_build_object(
@@ -40,7 +40,12 @@ language sql stable set search_path = '' as $$
       select jsonb_build_object('id', j.id, 'action', j.action, 'status', j.status)
       from public.jobs j
       where j.machine_id = m.id and j.status in ('queued', 'dispatched', 'running')
-      order by j.created_at desc limit 1))
+      order by j.created_at desc limit 1),
+    'costPerHourCents', t.price_per_hour_cents,
+    'totalCostCents', (
+      select coalesce(sum(r.amount_cents), 0)
+      from public.billing_records r
+      where r.machine_id = m.id and r.kind = 'charge'))
   from public.tiers t where t.id = m.tier
 $$;
 revoke all on function private.machine_json(public.machines) from public, anon, authenticated;

@@ -67,8 +67,10 @@ begin
 end $$;
 revoke all on function private.enqueue(public.machines, text, jsonb, text, text) from public, anon, authenticated;
 
--- create-machine: ownership of the project, the Idempotency-Key, the quota and the
--- balance (one hour of the tier), then the machine, its create job and event.
+-- create-machine: the caller's account (made first for a Supabase Auth caller), the
+-- Idempotency-Key, ownership of the project (read FOR KEY SHARE, so a create racing the
+-- project's delete waits for it and then answers 400 `projectId` rather than failing on the
+-- foreign key), the quota and the balance, then the machine, its create job and event.
 create or replace function public.hangar_create_machine(
   p_name text default null, p_tier text default null, p_provider text default null, p_region text default null, p_image text default null,
   p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
@@ -96,6 +98,12 @@ begin
   if not found then
     return private.refuse('validation_error', 'Unknown tier', jsonb_build_object('field', 'tier'));
   end if;
+  perform private.ensure_account();
+  -- A valid token whose account is gone (deleted): refused before the Idempotency-Key
+  -- is taken, whose row references the account (it was a foreign-key 502).
+  if not exists (select 1 from public.accounts where id = uid) then
+    return private.refuse('not_found', 'Account not found');
+  end if;
 
   if p_idempotency_key is not null then
     req_hash := md5(jsonb_build_array(p_name, p_tier, p_provider, p_region, p_image,
@@ -122,10 +130,12 @@ begin
 
   -- Refusals return normally (no rollback), so each one frees the key it took: a repeat
   -- is checked afresh and gets the same answer.
-  if p_project_id is not null and not exists (
-      select 1 from public.projects where id = p_project_id and owner_id = uid) then
-    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-    return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+  if p_project_id is not null then
+    perform 1 from public.projects where id = p_project_id and owner_id = uid for key share;
+    if not found then
+      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+      return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+    end if;
   end if;
 
   -- The account row lock serializes this account's creates and starts, so the quota

@@ -1,6 +1,7 @@
--- What metering keeps (API.md §4): each machine's billing clock, the time a charge
--- covers, and the index that finds accounts at or below zero. The meter itself is
--- hangar_meter (20261130002200_metering.sql).
+-- The machine's billing clock (API.md §4): its columns are on public.machines
+-- (last_billed_at, billed_remainder, billed_remainder_us, last_charged_at); this is the
+-- trigger that keeps them and its arithmetic. The meter itself is hangar_meter
+-- (20261130002200_metering.sql).
 --
 -- A machine costs its tier's monthly price per 730 hours for as long as its status is a
 -- billed one (private.machine_statuses.billed: provisioning, starting, running,
@@ -25,26 +26,6 @@
 -- last_billed_at never moves backwards: a meter run (or a transition) at an earlier
 -- moment than the clock finds nothing elapsed and changes nothing. Together: each µs of
 -- billed time is counted once, however often or late the meter runs.
-
--- The two counters read NULL as 0: they are not NOT NULL only so that a copy of the table
--- made with LIKE (without its defaults), as tests/e2e/security/hardening.test.mjs makes,
--- still takes the rows it took before.
-alter table public.machines
-  -- Billed time is accounted for (charged, or in billed_remainder) up to this moment.
-  add column last_billed_at timestamptz,
-  -- Accounted but not yet charged, in units (1/2,628,000,000,000 cent). Less than one
-  -- cent right after a charge; more while a stopped machine waits for the next run.
-  add column billed_remainder bigint default 0 check (billed_remainder >= 0),
-  -- The billed time behind billed_remainder that no record covers yet, in µs (usage
-  -- hours are counted exactly even though charges come in whole cents).
-  add column billed_remainder_us bigint default 0 check (billed_remainder_us >= 0),
-  -- Where the machine's next charge record starts: the end of its last one.
-  add column last_charged_at timestamptz;
-
--- Machines already billed when this migration runs start their clock now.
-update public.machines m set last_billed_at = now(), last_charged_at = now()
-from private.machine_statuses s
-where s.status = m.status and s.billed;
 
 -- Units per cent: 730 h of µs.
 create or replace function private.units_per_cent() returns bigint
@@ -81,9 +62,9 @@ begin
     us := private.elapsed_us(new.last_billed_at, t);
     if us > 0 then
       -- The tier cannot change while billed (update-machine: only while stopped).
-      new.billed_remainder := coalesce(new.billed_remainder, 0)
+      new.billed_remainder := new.billed_remainder
         + us * (select price_per_month_cents from public.tiers where id = old.tier);
-      new.billed_remainder_us := coalesce(new.billed_remainder_us, 0) + us;
+      new.billed_remainder_us := new.billed_remainder_us + us;
       new.last_billed_at := t;
     end if;
   elsif is_billed and not was_billed then
@@ -96,13 +77,3 @@ revoke all on function private.machine_clock() from public, anon, authenticated;
 
 create trigger machines_clock before insert or update of status on public.machines
   for each row execute function private.machine_clock();
-
--- A charge record says how much billed time it covers (usage hours in get-billing).
-alter table public.billing_records
-  add column usage_seconds numeric(16, 6) check (usage_seconds is null or usage_seconds >= 0);
--- get-billing's monthly usage: an account's charges by the end of the time they cover.
-create index billing_records_usage on public.billing_records (account_id, period_end)
-  where kind = 'charge';
-
--- The meter stops the machines of accounts at or below zero: they are few.
-create index accounts_overdrawn on public.accounts (id) where credit_balance_cents <= 0;

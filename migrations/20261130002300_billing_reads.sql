@@ -1,36 +1,6 @@
--- What a user reads about money (API.md §3, §4): the cost fields of every Machine, and
--- get-billing. SECURITY INVOKER: RLS lets the caller see only their own account, machines
--- and billing records.
-
--- The Machine of 20261122001600_json_shapes.sql, plus its cost: costPerHourCents (the
--- tier's hourly price, monthly / 730 rounded up, as create and start require an hour of)
--- and totalCostCents (the sum of its charge records). Defined here, not in that file,
--- because billing_records does not exist yet when it runs (a SQL function's body is
--- checked when it is created).
-create or replace function private.machine_json(m public.machines) returns jsonb
-language sql stable set search_path = '' as $$
-  select jsonb_build_object(
-    'id', m.id, 'name', m.name, 'status', m.status, 'tier', m.tier,
-    'cpu', t.cpu, 'memoryMb', t.memory_mb, 'diskGb', t.disk_gb,
-    'provider', m.provider, 'region', m.region, 'image', m.image,
-    'ipAddress', m.ip_address, 'providerInstanceId', m.provider_instance_id,
-    'projectId', m.project_id, 'configuration', m.configuration,
-    'lastStarted', private.ts(m.last_started), 'lastStopped', private.ts(m.last_stopped),
-    'createdAt', private.ts(m.created_at), 'updatedAt', private.ts(m.updated_at),
-    'pendingJob', (
-      select jsonb_build_object('id', j.id, 'action', j.action, 'status', j.status)
-      from public.jobs j
-      where j.machine_id = m.id and j.status in ('queued', 'dispatched', 'running')
-      order by j.created_at desc limit 1),
-    'costPerHourCents', t.price_per_hour_cents,
-    'totalCostCents', (
-      select coalesce(sum(r.amount_cents), 0)
-      from public.billing_records r
-      where r.machine_id = m.id and r.kind = 'charge'))
-  from public.tiers t where t.id = m.tier
-$$;
-revoke all on function private.machine_json(public.machines) from public, anon, authenticated;
-grant execute on function private.machine_json(public.machines) to authenticated, service_role;
+-- What a user reads about money (API.md §3, §4): get-billing. SECURITY INVOKER: RLS lets
+-- the caller see only their own account, machines and billing records. (The cost fields
+-- of every Machine are in private.machine_json, 20261122001600_json_shapes.sql.)
 
 -- get-billing: {balanceCents, records (a keyset page on (created_at, id), newest first),
 -- usage: {period, totalCents, machines: [{machineId, name, hours, cents}]}, next}. The

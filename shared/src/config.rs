@@ -96,7 +96,6 @@ pub struct Config {
     pub allowed_origins: Origins,
     pub session_ttl_secs: i64,
     pub refresh_ttl_days: i64,
-    pub signup_credits_cents: i64,
     pub version: String,
     pub runner_url: Option<String>,
     pub runner_secret: Option<Secret>,
@@ -174,7 +173,6 @@ impl Config {
             // Bounded: an absurd lifetime would overflow the token's timestamps.
             session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.clamp(60, 7 * 24 * 3600),
             refresh_ttl_days: number("REFRESH_TTL_DAYS", 30)?.clamp(1, 365),
-            signup_credits_cents: number("SIGNUP_CREDITS_CENTS", 0)?,
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
             runner_url: get("RUNNER_URL"),
             runner_secret: get("RUNNER_SECRET").map(Secret),
@@ -262,8 +260,8 @@ mod tests {
     #[test]
     fn bad_number_is_named() {
         let mut v = base();
-        v.insert("SIGNUP_CREDITS_CENTS", "ten");
-        assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "SIGNUP_CREDITS_CENTS" });
+        v.insert("REFRESH_TTL_DAYS", "ten");
+        assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "REFRESH_TTL_DAYS" });
     }
 
     #[test]

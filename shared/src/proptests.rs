@@ -1468,7 +1468,7 @@ fn arb_origin() -> impl Strategy<Value = String> {
     })
 }
 
-const CONFIG_VARS: [&str; 22] = [
+const CONFIG_VARS: [&str; 21] = [
     "POSTGREST_URL",
     "SUPABASE_URL",
     "SUPABASE_ANON_KEY",
@@ -1477,7 +1477,6 @@ const CONFIG_VARS: [&str; 22] = [
     "ALLOWED_ORIGINS",
     "SESSION_TTL_SECONDS",
     "REFRESH_TTL_DAYS",
-    "SIGNUP_CREDITS_CENTS",
     "HANGAR_VERSION",
     "RUNNER_URL",
     "RUNNER_SECRET",
@@ -1494,10 +1493,9 @@ const CONFIG_VARS: [&str; 22] = [
 ];
 
 /// (variable, minimum after clamping, default).
-const NUMBERS: [(&str, i64, i64); 5] = [
+const NUMBERS: [(&str, i64, i64); 4] = [
     ("SESSION_TTL_SECONDS", 60, 3600),
     ("REFRESH_TTL_DAYS", 1, 30),
-    ("SIGNUP_CREDITS_CENTS", 0, 0),
     ("RUNNER_MAX_ATTEMPTS", 1, 5),
     ("RUNNER_RETRY_BASE_MS", 1, 10_000),
 ];
@@ -1528,7 +1526,6 @@ fn number_of(c: &Config, name: &str) -> i64 {
     match name {
         "SESSION_TTL_SECONDS" => c.session_ttl_secs,
         "REFRESH_TTL_DAYS" => c.refresh_ttl_days,
-        "SIGNUP_CREDITS_CENTS" => c.signup_credits_cents,
         "RUNNER_MAX_ATTEMPTS" => c.runner_max_attempts,
         _ => c.runner_retry_base_ms,
     }
@@ -1621,7 +1618,6 @@ proptest! {
                 }
                 prop_assert!(c.session_ttl_secs >= 60);
                 prop_assert!(c.refresh_ttl_days >= 1);
-                prop_assert!(c.signup_credits_cents >= 0);
                 prop_assert!(c.runner_max_attempts >= 1);
                 prop_assert!(c.runner_retry_base_ms >= 1);
                 if let Some(f) = &c.functions_url { prop_assert!(!f.ends_with('/')); }
@@ -1642,7 +1638,7 @@ proptest! {
     }
 
     #[test]
-    fn config_numbers_are_parsed_clamped_or_named(pick in 0usize..5, n in any::<i64>(), before in pad(), after in pad()) {
+    fn config_numbers_are_parsed_clamped_or_named(pick in 0usize..NUMBERS.len(), n in any::<i64>(), before in pad(), after in pad()) {
         let (name, min, _) = NUMBERS[pick];
         let mut env = base_env();
         env.insert(name.to_string(), format!("{before}{n}{after}"));
@@ -1659,7 +1655,7 @@ proptest! {
     }
 
     #[test]
-    fn config_non_numbers_are_named(pick in 0usize..5, junk in "[^0-9 \t\n\r]{1,10}|[0-9]{1,5}[.,a-z][0-9]{0,3}") {
+    fn config_non_numbers_are_named(pick in 0usize..NUMBERS.len(), junk in "[^0-9 \t\n\r]{1,10}|[0-9]{1,5}[.,a-z][0-9]{0,3}") {
         let (name, _, default) = NUMBERS[pick];
         let mut env = base_env();
         env.insert(name.to_string(), junk.clone());

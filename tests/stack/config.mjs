@@ -37,7 +37,6 @@ export const LOCAL = {
   ALLOWED_ORIGINS: () => "http://localhost:3000,http://127.0.0.1:3000",
   SESSION_TTL_SECONDS: () => "3600",
   REFRESH_TTL_DAYS: () => "30",
-  SIGNUP_CREDITS_CENTS: () => "1000",
   DEFAULT_PROVIDER: () => "aws",
   // The stack runs the runner (simulate mode) beside the functions.
   RUNNER_URL: (c) => c.runnerUrl ?? "",

@@ -153,6 +153,8 @@ function writeStackEnv(controlUrl) {
     RUNNER_BIN: runner.bin,
     HANGAR_STACK_MODE: mode,
     HANGAR_STACK_PID: String(process.pid),
+    // The signup credits are the database's setting (private.settings), read back for tests.
+    SIGNUP_CREDITS_CENTS: pg.psql(paths, ports.postgres, ["-At", "-c", "select value from private.settings where name = 'signup_credits_cents'"]).stdout.trim(),
   };
   // Every single-line config value too (the PEM key has its own file).
   for (const [k, v] of Object.entries(vars)) if (!(k in entries) && !v.includes("\n")) entries[k] = v;

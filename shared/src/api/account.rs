@@ -51,7 +51,6 @@ pub async fn exchange(mut call: Call) -> Result<Reply, ApiError> {
         privy_did: access.sub,
         provider: identity.as_ref().map(|i| i.provider.clone()),
         identifier: identity.as_ref().and_then(|i| i.identifier.clone()),
-        signup_credits_cents: call.config.signup_credits_cents,
         refresh_hash: refresh.hash,
         refresh_ttl_days: call.config.refresh_ttl_days,
     };

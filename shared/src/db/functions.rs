@@ -26,7 +26,6 @@ rpc! {
         privy_did: String,
         provider: Option<String>,
         identifier: Option<String>,
-        signup_credits_cents: i64,
         refresh_hash: String,
         refresh_ttl_days: i64,
     }

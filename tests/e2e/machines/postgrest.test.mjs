@@ -179,7 +179,7 @@ test('a user cannot call hangar_exchange', async () => {
     method: 'POST',
     body: {
       p_privy_did: did, p_provider: 'email', p_identifier: 'x@example.com',
-      p_signup_credits_cents: 999999, p_refresh_hash: 'x'.repeat(64), p_refresh_ttl_days: 30,
+      p_refresh_hash: 'x'.repeat(64), p_refresh_ttl_days: 30,
     },
   });
   assert.ok(res.status >= 400, `rpc/hangar_exchange: ${show(res)}`);

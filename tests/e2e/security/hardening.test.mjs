@@ -107,7 +107,7 @@ test('search_path: a temp table named like ours, created as authenticated, does 
   await sql.begin(async (tx) => {
     await tx`set local role authenticated`;
     await tx`select set_config('request.jwt.claims', ${claims}, true)`;
-    await tx`create temp table machines (like public.machines)`;
+    await tx`create temp table machines (like public.machines including defaults)`;
     await tx`insert into pg_temp.machines select * from public.machines where false`;
     await tx`insert into pg_temp.machines (id, owner_id, name, status, tier, provider, region, image, configuration, created_at, updated_at)
       values (${m.id}, ${attacker.user.id}, 'shadow', 'running', 'dev.small', 'aws', 'us-east-1', 'ubuntu-22.04', '{}', now(), now())`;

@@ -15,12 +15,17 @@ create table public.billing_records (
   description text not null check (char_length(description) between 1 and 200),
   period_start timestamptz,
   period_end timestamptz check (period_end is null or period_start is null or period_end >= period_start),
+  -- The billed time a charge covers (usage hours in get-billing).
+  usage_seconds numeric(16, 6) check (usage_seconds is null or usage_seconds >= 0),
   created_at timestamptz not null default now()
 );
 -- get-billing's cursor: an account's records newest first, (created_at, id) keyset.
 create index billing_records_page on public.billing_records (account_id, created_at desc, id desc);
 -- Usage per machine and period.
 create index billing_records_machine on public.billing_records (machine_id, period_start) where machine_id is not null;
+-- get-billing's monthly usage: an account's charges by the end of the time they cover.
+create index billing_records_usage on public.billing_records (account_id, period_end)
+  where kind = 'charge';
 
 alter table public.billing_records enable row level security;
 create policy billing_records_select_own on public.billing_records
