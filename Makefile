@@ -12,7 +12,7 @@ ENV := . scripts/env.sh &&
 E2E ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help setup wrangler build build-release dev test test-native test-e2e token deploy-dry-run bench clean
+.PHONY: help setup wrangler build build-release dev test test-native test-e2e token deploy-dry-run deploy deploy-secrets bench clean
 
 help:
 	@echo "make setup           install toolchain, npm packages, PostgreSQL (idempotent)"
@@ -22,6 +22,8 @@ help:
 	@echo "make token           log in against 'make dev' (prints ACCESS_TOKEN=…)"
 	@echo "make test            native tests + build + e2e tests against a fresh stack"
 	@echo "make deploy-dry-run  wrangler deploy --dry-run for every function, with sizes"
+	@echo "make deploy          every function to STAGE (production|staging); DRY_RUN=1: offline"
+	@echo "make deploy-secrets  the secrets of ENV_FILE into every function of STAGE"
 	@echo "make bench           sizes (release), latency and PostgREST round trips, with budgets"
 	@echo "make wrangler        regenerate wrangler.toml from functions/*"
 	@echo "make clean           remove builds and local stack data (never cargo clean)"
@@ -63,6 +65,18 @@ bench: setup wrangler
 
 deploy-dry-run: setup wrangler
 	@$(ENV) bash scripts/deploy-dry-run.sh
+
+# make deploy [STAGE=production|staging] [DRY_RUN=1] [ENV_FILE=deploy/<stage>.env]
+# make deploy-secrets [STAGE=…] [ENV_FILE=…]   (README: Deployment)
+STAGE ?= production
+ENV_FILE ?=
+DEPLOY_ARGS = --stage $(STAGE) $(if $(ENV_FILE),--env-file $(ENV_FILE)) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run)
+
+deploy: setup wrangler
+	@$(ENV) node scripts/deploy.mjs $(DEPLOY_ARGS)
+
+deploy-secrets: setup
+	@$(ENV) node scripts/deploy.mjs --secrets $(DEPLOY_ARGS)
 
 clean:
 	@$(ENV) bash scripts/clean.sh

@@ -60,17 +60,36 @@ export const VARIABLES = [
 // The rate-limiting bindings of each function (see shared/src/http/rate_limit.rs): the binding name,
 // the variable holding its limit, and a namespace id unique per account. exchange counts
 // per client address; create-machine and instances add a create limit.
-export function rateLimits(fn, vars) {
+// A stage's namespaces are its own (namespaceBase), so staging never spends production's.
+export function rateLimits(fn, vars, { namespaceBase = 1000 } = {}) {
   if (fn === "runner-callback" || fn === "scheduler") return []; // the runner and cron
+  const ns = (n) => String(namespaceBase + n);
   const list = [
-    { name: "RATE_LIMITER", namespaceId: fn === "exchange" ? "1001" : "1002",
+    { name: "RATE_LIMITER", namespaceId: ns(fn === "exchange" ? 1 : 2),
       limit: Number(vars[fn === "exchange" ? "RATE_LIMIT_EXCHANGE_PER_MIN" : "RATE_LIMIT_PER_MIN"]) },
   ];
   if (fn === "create-machine" || fn === "instances") {
-    list.push({ name: "CREATE_RATE_LIMITER", namespaceId: "1003", limit: Number(vars.RATE_LIMIT_CREATE_PER_MIN) });
+    list.push({ name: "CREATE_RATE_LIMITER", namespaceId: ns(3), limit: Number(vars.RATE_LIMIT_CREATE_PER_MIN) });
   }
   return list;
 }
+
+// The deployment stages (`make deploy STAGE=…`). Wrangler's environments already hold one
+// Worker per function ([env.<function>]) and cannot nest, so a stage is a wrangler
+// configuration of its own (scripts/deploy.mjs writes .local/deploy/wrangler.<stage>.toml):
+// its Worker names, its routes' host and zone, its rate-limit namespaces, and the values
+// of its variables (the placeholders below, overridden by the stage's env file).
+export const STAGES = {
+  production: { workerPrefix: "hangar-", host: "api.hangar.example", zone: "hangar.example", namespaceBase: 1000, vars: {} },
+  staging: {
+    workerPrefix: "hangar-staging-", host: "api-staging.hangar.example", zone: "hangar.example", namespaceBase: 2000,
+    vars: {
+      FUNCTIONS_URL: "https://api-staging.hangar.example",
+      ALLOWED_ORIGINS: "https://staging.app.hangar.example",
+      RUNNER_URL: "https://runner-staging.hangar.example/",
+    },
+  },
+};
 
 // The workspace version, for HANGAR_VERSION.
 export function workspaceVersion() {
@@ -78,14 +97,15 @@ export function workspaceVersion() {
   return toml.workspace?.package?.version ?? toml.package?.version ?? "0.0.0";
 }
 
-// Values for wrangler.toml: [vars] and the list of secrets.
-export function deployConfig() {
+// Values for a wrangler configuration: [vars] and the list of secrets. `overrides`
+// (a stage's own values, then its env file's) replace the placeholders of non-secrets.
+export function deployConfig(overrides = {}) {
   const c = { version: workspaceVersion() };
   const vars = {};
   const secrets = [];
   for (const v of VARIABLES) {
     if (v.secret) secrets.push(v.name);
-    else vars[v.name] = typeof v.deploy === "function" ? v.deploy(c) : v.deploy;
+    else vars[v.name] = overrides[v.name] ?? (typeof v.deploy === "function" ? v.deploy(c) : v.deploy);
   }
   return { vars, secrets };
 }

@@ -21,6 +21,13 @@ cargo test --workspace "${excludes[@]}" || status=$?
 [[ "${1:-}" == --native-only ]] && exit "$status"
 
 bash scripts/build-functions.sh e2e
+# `make deploy DRY_RUN=1` for both stages, on the e2e build just made: the stage
+# configurations and bundles wrangler would upload (release sizes: `make bench`).
+mkdir -p "$HANGAR_ROOT/.local"
+for stage in production staging; do
+  node scripts/deploy.mjs --stage "$stage" --dry-run --profile e2e >"$HANGAR_ROOT/.local/deploy-$stage.log" 2>&1 ||
+    { cat "$HANGAR_ROOT/.local/deploy-$stage.log"; echo "[test] make deploy DRY_RUN=1 STAGE=$stage failed"; status=1; }
+done
 # The stack runs the runner binary (simulate mode) beside the functions.
 cargo build -p hangar-runner
 
