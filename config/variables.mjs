@@ -7,6 +7,7 @@
 //   deploy        the value written into wrangler.toml's [vars] (a placeholder where it
 //                 depends on the account); a function of { version } or a string.
 //   secret: true  never written to wrangler.toml; `wrangler secret put`.
+//   optional: true  (a secret) make deploy-secrets puts it only when the env file has it.
 //
 // Adding a variable: add one entry here and its local value in tests/stack/config.mjs,
 // run `make wrangler` (regenerates wrangler.toml). The stack passes it to every worker
@@ -48,6 +49,11 @@ export const VARIABLES = [
   { name: "RUNNER_RETRY_BASE_MS", deploy: "10000" },
   // provider:image pairs a machine may boot (the runner keeps the same list).
   { name: "ALLOWED_IMAGES", deploy: ALLOWED_IMAGES },
+  // Secret values (API.md §7): AES-256-GCM keys, 32 random bytes in base64
+  // (`openssl rand -base64 32`). PREVIOUS only during a rotation (README); `optional`:
+  // make deploy-secrets does not require it.
+  { name: "SECRETS_KEY", secret: true },
+  { name: "SECRETS_KEY_PREVIOUS", secret: true, optional: true },
   // Requests per minute (API.md §1): the limits of the rate-limiting bindings (RATE_LIMITS
   // below), which gen-wrangler.mjs writes into wrangler.toml.
   { name: "RATE_LIMIT_EXCHANGE_PER_MIN", deploy: "10" },

@@ -10,7 +10,9 @@ insert into private.settings (name, value) values
   ('max_machines_per_account', 10),
   ('max_pending_jobs_per_machine', 5),
   -- The credits of a new account, on both sign-in paths (exchange, Supabase Auth).
-  ('signup_credits_cents', 1000);
+  ('signup_credits_cents', 1000),
+  -- SSH keys one account may keep (ssh-keys, API.md §7).
+  ('max_ssh_keys_per_account', 50);
 revoke all on private.settings from public, anon, authenticated;
 grant select on private.settings to service_role;
 

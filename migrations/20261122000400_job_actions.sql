@@ -15,5 +15,7 @@ insert into private.job_actions (action, settles_to) values
   ('restart', 'running'),
   ('terminate', 'terminated'),
   ('deploy', null),
-  ('command', null);
+  ('command', null),
+  -- Installs the machine's chosen SSH keys on a running machine (API.md §7).
+  ('authorize_keys', null);
 revoke all on private.job_actions from public, anon, authenticated;

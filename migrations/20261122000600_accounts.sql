@@ -9,7 +9,7 @@ create table public.accounts (
   -- Unique: NULLs do not collide, and exchange upserts on it.
   privy_did text unique,
   display_name text check (display_name is null or char_length(display_name) between 1 and 64),
-  photo_url text check (photo_url is null or (char_length(photo_url) <= 2048 and photo_url ~ '^https?://')),
+  photo_url text check (photo_url is null or (char_length(photo_url) <= 2048 and photo_url ~* '^https?://')),
   provider text,
   identifier text,
   credit_balance_cents bigint not null default 0,

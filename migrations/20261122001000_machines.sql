@@ -2,11 +2,17 @@
 -- project of their own); every status change goes through hangar_machine_action or the
 -- runner's callback, which lock the row and write the machine, its job and its event in
 -- one transaction. status is one of private.machine_statuses.
+-- A machine may belong to a team (team_id, fixed at create): its members read and act on
+-- it as private.role_allows says (20261122000850_teams.sql); owner_id stays its creator,
+-- who pays for it.
 
 create table public.machines (
   id uuid primary key default gen_random_uuid(),
   owner_id uuid not null references public.accounts (id) on delete cascade,
   project_id uuid references public.projects (id) on delete set null,
+  -- A team is deleted only without live machines (hangar_delete_team); the terminated
+  -- ones then stay with their creators.
+  team_id uuid references public.teams (id) on delete set null,
   name text not null check (name ~ '^[A-Za-z0-9 _-]{1,63}$'),
   status text not null default 'provisioning' references private.machine_statuses (status),
   tier text not null references public.tiers (id),
@@ -39,16 +45,19 @@ create table public.machines (
 );
 create index machines_owner_page on public.machines (owner_id, created_at desc, id desc);
 create index machines_project on public.machines (project_id);
+create index machines_team_page on public.machines (team_id, created_at desc, id desc) where team_id is not null;
 create trigger machines_touch before update on public.machines
   for each row execute function private.touch_updated_at();
 
 alter table public.machines enable row level security;
-create policy machines_select_own on public.machines for select to authenticated
-  using (owner_id = (select auth.uid()));
-create policy machines_update_own on public.machines for update to authenticated
-  using (owner_id = (select auth.uid()))
-  with check (owner_id = (select auth.uid()) and (project_id is null or exists (
-    select 1 from public.projects p where p.id = project_id and p.owner_id = (select auth.uid()))));
+-- Read: the creator and the members of its team (the set form of private.access_role).
+create policy machines_select on public.machines for select to authenticated
+  using (owner_id = (select auth.uid()) or team_id = any ((select private.my_teams())::uuid[]));
+-- Name and project: whoever may 'edit' it, into a project of its own team.
+create policy machines_update on public.machines for update to authenticated
+  using (private.can_act(owner_id, team_id, 'edit'))
+  with check (private.can_act(owner_id, team_id, 'edit')
+    and (project_id is null or private.project_fits(project_id, team_id)));
 
 revoke all on public.machines from anon, authenticated;
 grant all on public.machines to service_role;

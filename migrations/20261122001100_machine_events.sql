@@ -1,5 +1,6 @@
 -- A machine's log: transitions, job outcomes, runner log lines and the owner's own
--- notes (hangar_log_event). Written only by the functions; the owner reads them.
+-- notes (hangar_log_event). Written only by the functions; whoever sees the machine reads them
+-- (owner_id is the machine's creator).
 
 create table public.machine_events (
   id uuid primary key default gen_random_uuid(),
@@ -15,8 +16,12 @@ create table public.machine_events (
 create index machine_events_machine on public.machine_events (machine_id, created_at desc, id desc);
 
 alter table public.machine_events enable row level security;
-create policy machine_events_select_own on public.machine_events for select to authenticated
-  using (owner_id = (select auth.uid()));
+-- Visible with its machine, as the machines policy says: to its creator (owner_id, copied
+-- from the machine, which also spares the creator's reads the subquery) and to the members
+-- of its team.
+create policy machine_events_select on public.machine_events for select to authenticated
+  using (owner_id = (select auth.uid())
+    or machine_id in (select m.id from public.machines m where m.team_id = any ((select private.my_teams())::uuid[])));
 
 revoke all on public.machine_events from anon, authenticated;
 grant all on public.machine_events to service_role;

@@ -1,7 +1,8 @@
 -- Jobs: the outbox of work for the runner (API.md §5). A transition writes its job in
 -- the same transaction; the request that wrote it delivers it right after commit, and
 -- the scheduler takes over a delivery that did not settle (20261122002200_outbox.sql).
--- action is one of private.job_actions. The owner reads their jobs.
+-- action is one of private.job_actions. Whoever sees the machine reads its jobs (owner_id
+-- is the machine's creator).
 
 create table public.jobs (
   id uuid primary key default gen_random_uuid(),
@@ -31,8 +32,12 @@ create trigger jobs_touch before update on public.jobs
   for each row execute function private.touch_updated_at();
 
 alter table public.jobs enable row level security;
-create policy jobs_select_own on public.jobs for select to authenticated
-  using (owner_id = (select auth.uid()));
+-- Visible with its machine, as the machines policy says: to its creator (owner_id, copied
+-- from the machine, which also spares the creator's reads the subquery) and to the members
+-- of its team.
+create policy jobs_select on public.jobs for select to authenticated
+  using (owner_id = (select auth.uid())
+    or machine_id in (select m.id from public.machines m where m.team_id = any ((select private.my_teams())::uuid[])));
 
 revoke all on public.jobs from anon, authenticated;
 grant all on public.jobs to service_role;

@@ -1,5 +1,6 @@
 -- Protocol deployments asked for with deploy-protocol: one row per deploy job, whose
--- outcome sets its status (private.fail_job, hangar_job_callback). The owner reads them.
+-- outcome sets its status (private.fail_job, hangar_job_callback). Whoever sees the machine
+-- reads them.
 
 create table public.protocol_deployments (
   id uuid primary key default gen_random_uuid(),
@@ -18,8 +19,12 @@ create trigger protocol_deployments_touch before update on public.protocol_deplo
   for each row execute function private.touch_updated_at();
 
 alter table public.protocol_deployments enable row level security;
-create policy protocol_deployments_select_own on public.protocol_deployments for select to authenticated
-  using (owner_id = (select auth.uid()));
+-- Visible with its machine, as the machines policy says: to its creator (owner_id, copied
+-- from the machine, which also spares the creator's reads the subquery) and to the members
+-- of its team.
+create policy protocol_deployments_select on public.protocol_deployments for select to authenticated
+  using (owner_id = (select auth.uid())
+    or machine_id in (select m.id from public.machines m where m.team_id = any ((select private.my_teams())::uuid[])));
 
 revoke all on public.protocol_deployments from anon, authenticated;
 grant all on public.protocol_deployments to service_role;

@@ -23,6 +23,51 @@ $$;
 revoke all on function private.account_json(public.accounts) from public, anon, authenticated;
 grant execute on function private.account_json(public.accounts) to authenticated, service_role;
 
+-- The sum of a machine's charge records. SECURITY DEFINER: the records are its creator's
+-- (billing_records RLS), and a team member reading the machine sees its cost too.
+-- PL/pgSQL, whose plan is kept for the session: a SQL function called from machine_json is
+-- planned again for every machine.
+create or replace function private.machine_cost_cents(p_machine uuid) returns bigint
+language plpgsql stable security definer set search_path = '' as $$
+begin
+  return (select coalesce(sum(r.amount_cents), 0)::bigint
+    from public.billing_records r
+    where r.machine_id = p_machine and r.kind = 'charge');
+end $$;
+revoke all on function private.machine_cost_cents(uuid) from public, anon, authenticated;
+grant execute on function private.machine_cost_cents(uuid) to authenticated, service_role;
+
+-- The ids of the SSH keys chosen for a machine, in the order chosen (API.md §7), as the
+-- caller may see them (machine_ssh_keys RLS follows the machine's). PL/pgSQL because the
+-- table comes later (20261201001000_ssh_keys.sql): a SQL function's body is checked when
+-- it is created, a PL/pgSQL one's when it runs.
+create or replace function private.machine_ssh_key_ids(p_machine uuid) returns jsonb
+language plpgsql stable set search_path = '' as $$
+begin
+  return coalesce((select jsonb_agg(to_jsonb(k.ssh_key_id) order by k.position)
+    from public.machine_ssh_keys k where k.machine_id = p_machine), '[]');
+end $$;
+revoke all on function private.machine_ssh_key_ids(uuid) from public, anon, authenticated;
+grant execute on function private.machine_ssh_key_ids(uuid) to authenticated, service_role;
+
+-- The machine's sshAuthorizedKeys for the runner (API.md §5, §7): the lines of its chosen
+-- keys in order, then its own sshPublicKey, each key once (by its blob). The runner adds
+-- its own key. PL/pgSQL for the same reason as above; only definer functions call it.
+create or replace function private.machine_authorized_keys(m public.machines) returns jsonb
+language plpgsql stable set search_path = '' as $$
+begin
+  return (select coalesce(jsonb_agg(d.line order by d.ord), '[]') from (
+    select distinct on (split_part(a.line, ' ', 2)) a.line, a.ord from (
+      select k.public_key as line, mk.position::int as ord
+      from public.machine_ssh_keys mk join public.ssh_keys k on k.id = mk.ssh_key_id
+      where mk.machine_id = m.id
+      union all
+      select m.ssh_public_key, 1000 where m.ssh_public_key is not null
+    ) a
+    order by split_part(a.line, ' ', 2), a.ord) d);
+end $$;
+revoke all on function private.machine_authorized_keys(public.machines) from public, anon, authenticated;
+
 -- The Machine, with its tier's size, the job it is waiting on (pendingJob) and its cost:
 -- costPerHourCents (the tier's hourly price, monthly / 730 rounded up, as create and start
 -- require an hour of) and totalCostCents (the sum of its charge records).
@@ -33,7 +78,7 @@ language sql stable set search_path = '' as $$
     'cpu', t.cpu, 'memoryMb', t.memory_mb, 'diskGb', t.disk_gb,
     'provider', m.provider, 'region', m.region, 'image', m.image,
     'ipAddress', m.ip_address, 'providerInstanceId', m.provider_instance_id,
-    'projectId', m.project_id, 'configuration', m.configuration,
+    'projectId', m.project_id, 'teamId', m.team_id, 'configuration', m.configuration,
     'lastStarted', private.ts(m.last_started), 'lastStopped', private.ts(m.last_stopped),
     'createdAt', private.ts(m.created_at), 'updatedAt', private.ts(m.updated_at),
     'pendingJob', (
@@ -42,10 +87,8 @@ language sql stable set search_path = '' as $$
       where j.machine_id = m.id and j.status in ('queued', 'dispatched', 'running')
       order by j.created_at desc limit 1),
     'costPerHourCents', t.price_per_hour_cents,
-    'totalCostCents', (
-      select coalesce(sum(r.amount_cents), 0)
-      from public.billing_records r
-      where r.machine_id = m.id and r.kind = 'charge'))
+    'totalCostCents', private.machine_cost_cents(m.id),
+    'sshKeyIds', private.machine_ssh_key_ids(m.id))
   from public.tiers t where t.id = m.tier
 $$;
 revoke all on function private.machine_json(public.machines) from public, anon, authenticated;
@@ -80,16 +123,34 @@ language sql stable set search_path = '' as $$
       'id', m.id, 'name', m.name, 'tier', m.tier, 'cpu', t.cpu, 'memoryMb', t.memory_mb,
       'diskGb', t.disk_gb, 'provider', m.provider, 'region', m.region, 'image', m.image,
       'ipAddress', m.ip_address, 'providerInstanceId', m.provider_instance_id,
-      'sshPublicKey', m.ssh_public_key, 'configuration', m.configuration))
+      'sshPublicKey', m.ssh_public_key, 'sshAuthorizedKeys', private.machine_authorized_keys(m),
+      'configuration', m.configuration))
   from public.machines m join public.tiers t on t.id = m.tier
   where m.id = j.machine_id
 $$;
 revoke all on function private.delivery_json(public.jobs) from public, anon, authenticated;
 
--- A job for the Worker to deliver: its id, and its webhook body as JSON *text*, which the
--- Worker decodes on its own, so that one undecodable job fails alone.
+-- Whether a create or deploy job has secrets in scope (the owner's account-wide ones, its
+-- project's, its machine's): the Worker fetches and opens them (hangar_job_secrets) only
+-- then, so a delivery without secrets costs no extra round trip. PL/pgSQL: the secrets
+-- table comes later in name order (a SQL body is checked at creation).
+create or replace function private.job_has_secrets(j public.jobs) returns boolean
+language plpgsql stable set search_path = '' as $$
+begin
+  return j.action in ('create', 'deploy') and exists (
+    select 1 from public.machines m join public.secrets s
+      on (s.account_id = m.owner_id and s.project_id is null and s.machine_id is null)
+      or s.project_id = m.project_id or s.machine_id = m.id
+    where m.id = j.machine_id);
+end $$;
+revoke all on function private.job_has_secrets(public.jobs) from public, anon, authenticated;
+
+-- A job for the Worker to deliver: its id, its webhook body as JSON *text*, which the
+-- Worker decodes on its own, so that one undecodable job fails alone, and whether it has
+-- secrets to open.
 create or replace function private.delivery(j public.jobs) returns jsonb
 language sql stable set search_path = '' as $$
-  select jsonb_build_object('jobId', j.id, 'payload', private.delivery_json(j)::pg_catalog.text)
+  select jsonb_build_object('jobId', j.id, 'payload', private.delivery_json(j)::pg_catalog.text,
+    'secrets', private.job_has_secrets(j))
 $$;
 revoke all on function private.delivery(public.jobs) from public, anon, authenticated;

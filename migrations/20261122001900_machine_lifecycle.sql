@@ -68,13 +68,18 @@ end $$;
 revoke all on function private.enqueue(public.machines, text, jsonb, text, text) from public, anon, authenticated;
 
 -- create-machine: the caller's account (made first for a Supabase Auth caller), the
--- Idempotency-Key, ownership of the project (read FOR KEY SHARE, so a create racing the
--- project's delete waits for it and then answers 400 `projectId` rather than failing on the
--- foreign key), the quota and the balance, then the machine, its create job and event.
+-- Idempotency-Key, membership of the team (p_team_id, API.md §7) and the project (of the
+-- same team, private.project_fits), both read FOR KEY SHARE so that a create racing their
+-- delete waits for it and then answers 400 `teamId` / `projectId` rather than failing on
+-- the foreign key (and a team's delete, which counts live machines under its row lock,
+-- sees this one), the quota and the balance (the caller's: the creator pays, also in a
+-- team), then the machine, its create job and event.
 create or replace function public.hangar_create_machine(
   p_name text default null, p_tier text default null, p_provider text default null, p_region text default null, p_image text default null,
   p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
-  p_idempotency_key text default null
+  p_idempotency_key text default null,
+  p_ssh_key_ids jsonb default null,
+  p_team_id uuid default null
 ) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -90,6 +95,7 @@ declare
   k public.idempotency_keys;
   inserted int;
   j public.jobs;
+  refusal pg_catalog.jsonb;
 begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
@@ -107,7 +113,7 @@ begin
 
   if p_idempotency_key is not null then
     req_hash := md5(jsonb_build_array(p_name, p_tier, p_provider, p_region, p_image,
-      p_project_id, p_configuration, p_ssh_public_key)::pg_catalog.text);
+      p_project_id, p_configuration, p_ssh_public_key, p_team_id, p_ssh_key_ids)::pg_catalog.text);
     delete from public.idempotency_keys
       where owner_id = uid and key = p_idempotency_key and created_at < now() - interval '24 hours';
     -- A concurrent request with the same key waits here until the first one commits.
@@ -130,11 +136,26 @@ begin
 
   -- Refusals return normally (no rollback), so each one frees the key it took: a repeat
   -- is checked afresh and gets the same answer.
+  if p_team_id is not null then
+    perform 1 from public.teams tm where tm.id = p_team_id and private.team_role(tm.id, uid) is not null for key share;
+    if not found then
+      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+      return private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
+    end if;
+  end if;
   if p_project_id is not null then
-    perform 1 from public.projects where id = p_project_id and owner_id = uid for key share;
+    perform 1 from public.projects p where p.id = p_project_id and private.project_fits(p.id, p_team_id) for key share;
     if not found then
       delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
       return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+    end if;
+  end if;
+  -- sshKeyIds: the caller's own keys (locked FOR KEY SHARE, as the project), API.md §7.
+  if p_ssh_key_ids is not null then
+    refusal := private.ssh_key_ids_refusal(p_ssh_key_ids, uid);
+    if refusal is not null then
+      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+      return refusal;
     end if;
   end if;
 
@@ -163,10 +184,13 @@ begin
 
   select * into tr from private.machine_transitions where action = 'create';
   insert into public.machines (owner_id, project_id, name, status, tier, provider, region, image,
-    configuration, ssh_public_key)
+    configuration, ssh_public_key, team_id)
   values (uid, p_project_id, p_name, tr.to_status, p_tier, p_provider, p_region, p_image,
-    coalesce(p_configuration, '{}'), p_ssh_public_key)
+    coalesce(p_configuration, '{}'), p_ssh_public_key, p_team_id)
   returning * into m;
+  if p_ssh_key_ids is not null then
+    perform private.set_machine_ssh_keys(m.id, p_ssh_key_ids);
+  end if;
   j := private.enqueue(m, tr.job_action, '{}', 'machine.create_requested', 'user');
   if p_idempotency_key is not null then
     update public.idempotency_keys set machine_id = m.id where owner_id = uid and key = p_idempotency_key;
@@ -174,10 +198,11 @@ begin
   return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', true,
     'delivery', private.delivery(j)));
 end $$;
-revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) from public, anon;
-grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text) to authenticated, service_role;
+revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid) from public, anon;
+grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid) to authenticated, service_role;
 
--- start / stop / restart / delete.
+-- start / stop / restart / delete, by whoever may (private.can_act): a stranger gets 404,
+-- a team member's delete 403. The balance a start needs is the creator's, who pays.
 create or replace function public.hangar_machine_action(p_machine_id uuid default null, p_action text default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -192,9 +217,13 @@ begin
     return private.refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
   end if;
   -- The row lock serializes concurrent requests for one machine: exactly one job.
-  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid() for update;
+  select * into m from public.machines
+    where id = p_machine_id and private.can_act(owner_id, team_id, 'read') for update;
   if not found then
     return private.refuse('not_found', 'Machine not found');
+  end if;
+  if not private.can_act(m.owner_id, m.team_id, p_action) then
+    return private.refuse('forbidden', format('Only the machine''s creator or its team''s owner may %s it', p_action));
   end if;
   select * into tr from private.machine_transitions where action = p_action and from_status = m.status;
   if not found then

@@ -1,30 +1,43 @@
--- Changes an owner makes to a machine that are not transitions: update-machine (name and
--- project any time, tier only while stopped) and log-machine-event (a note of the
--- owner's own). SECURITY DEFINER, each checks ownership itself.
+-- Changes made to a machine that are not transitions: update-machine (name and project
+-- any time, tier only while stopped) and log-machine-event (a note). SECURITY DEFINER,
+-- each checks access itself (private.can_act): any member of the machine's team renames
+-- it, moves it between the team's projects and notes events; only its creator and the
+-- team's owner change its tier (403 for a member); anyone else gets 404.
 
 -- update-machine: each argument is {"set": bool, "value": …}.
-create or replace function public.hangar_update_machine(p_machine_id uuid default null, p_name jsonb default null, p_project_id jsonb default null, p_tier jsonb default null)
+-- Answers {machine, delivery?}: the authorize_keys job of a running machine whose SSH
+-- keys (p_ssh_key_ids, API.md §7) changed, for the Worker to hand to the runner.
+create or replace function public.hangar_update_machine(p_machine_id uuid default null, p_name jsonb default null, p_project_id jsonb default null, p_tier jsonb default null,
+  p_ssh_key_ids jsonb default null)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   m public.machines;
   new_project pg_catalog.uuid;
   changes pg_catalog.jsonb := '{}';
+  refusal pg_catalog.jsonb;
+  new_keys pg_catalog.jsonb;
+  pending bigint;
+  j public.jobs;
 begin
-  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid() for update;
+  select * into m from public.machines
+    where id = p_machine_id and private.can_act(owner_id, team_id, 'edit') for update;
   if not found then
     return private.refuse('not_found', 'Machine not found');
   end if;
   if (p_project_id ->> 'set')::boolean then
     new_project := (p_project_id ->> 'value')::pg_catalog.uuid;
-    if new_project is not null and not exists (
-        select 1 from public.projects where id = new_project and owner_id = auth.uid()) then
+    -- Only a project of the machine's own team (or, without a team, one of the caller's).
+    if new_project is not null and not private.project_fits(new_project, m.team_id) then
       return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
     end if;
     m.project_id := new_project;
     changes := changes || jsonb_build_object('projectId', new_project);
   end if;
   if (p_tier ->> 'set')::boolean and p_tier ->> 'value' is distinct from m.tier then
+    if not private.can_act(m.owner_id, m.team_id, 'resize') then
+      return private.refuse('forbidden', 'Only the machine''s creator or its team''s owner may change its tier');
+    end if;
     if m.status <> 'stopped' then
       return private.refuse('invalid_state_transition',
         format('Machine is %s; the tier can change only while stopped', m.status),
@@ -37,6 +50,34 @@ begin
     m.tier := p_tier ->> 'value';
     changes := changes || jsonb_build_object('tier', m.tier);
   end if;
+  -- SSH keys: the caller's own (FOR KEY SHARE). A running machine gets them through an
+  -- authorize_keys job (like deploy/command: no status change, at most
+  -- max_pending_jobs_per_machine waiting); a stopped or failed one at its next start;
+  -- one on its way to a status has a job under way whose payload is already built.
+  if (p_ssh_key_ids ->> 'set')::boolean then
+    refusal := private.ssh_key_ids_refusal(p_ssh_key_ids -> 'value', auth.uid());
+    if refusal is not null then
+      return refusal;
+    end if;
+    new_keys := private.ssh_key_id_list(p_ssh_key_ids -> 'value');
+    if new_keys is distinct from private.machine_ssh_key_ids(m.id) then
+      if m.status not in ('running', 'stopped', 'error') then
+        return private.refuse('invalid_state_transition',
+          format('Machine is %s; its SSH keys can change while it is running, stopped or in error', m.status),
+          jsonb_build_object('status', m.status, 'action', 'authorize_keys',
+            'allowed', to_jsonb(private.allowed_actions(m.status))));
+      end if;
+      select count(*) into pending from public.jobs
+        where machine_id = m.id and action = 'authorize_keys' and status in ('queued', 'dispatched');
+      if m.status = 'running' and pending >= private.setting('max_pending_jobs_per_machine') then
+        return private.refuse('quota_exceeded',
+          format('A machine may have at most %s authorize_keys jobs waiting', private.setting('max_pending_jobs_per_machine')),
+          jsonb_build_object('limit', private.setting('max_pending_jobs_per_machine'), 'current', pending));
+      end if;
+      perform private.set_machine_ssh_keys(m.id, new_keys);
+      changes := changes || jsonb_build_object('sshKeyIds', new_keys);
+    end if;
+  end if;
   if (p_name ->> 'set')::boolean then
     m.name := p_name ->> 'value';
     changes := changes || jsonb_build_object('name', m.name);
@@ -47,12 +88,16 @@ begin
     insert into public.machine_events (machine_id, owner_id, event_type, details, source)
     values (m.id, m.owner_id, 'machine.updated', changes, 'user');
   end if;
-  return private.ok(private.machine_json(m));
+  if changes ? 'sshKeyIds' and m.status = 'running' then
+    j := private.enqueue(m, 'authorize_keys', '{}', 'machine.authorize_keys_requested', 'user');
+  end if;
+  return private.ok(jsonb_build_object('machine', private.machine_json(m),
+    'delivery', case when j.id is not null then private.delivery(j) end));
 end $$;
-revoke all on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb) from public, anon;
-grant execute on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb) to authenticated, service_role;
+revoke all on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb, jsonb) from public, anon;
+grant execute on function public.hangar_update_machine(uuid, jsonb, jsonb, jsonb, jsonb) to authenticated, service_role;
 
--- log-machine-event: a user's own note on its machine.
+-- log-machine-event: a note on a machine the caller may act on.
 create or replace function public.hangar_log_event(p_machine_id uuid default null, p_event_type text default null, p_details jsonb default null, p_level text default null)
 returns jsonb
 language plpgsql security definer set search_path = '' as $$
@@ -60,7 +105,7 @@ declare
   m public.machines;
   e public.machine_events;
 begin
-  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid();
+  select * into m from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'note');
   if not found then
     return private.refuse('not_found', 'Machine not found');
   end if;

@@ -1,10 +1,12 @@
 -- Reads of a user's machines, events and jobs: SECURITY INVOKER, so RLS applies on top
--- of the explicit owner filter, and the JSON shapes run as the caller.
+-- of the explicit access filter (private.can_act 'read': the creator and the members of
+-- the machine's team), and the JSON shapes run as the caller.
 
--- get-user-machines: keyset pagination on (created_at, id), newest first.
+-- get-user-machines: keyset pagination on (created_at, id), newest first; the caller's own
+-- machines and those of their teams (p_team_id: of that team only).
 create or replace function public.hangar_list_machines(
   p_status text default null, p_project_id uuid default null, p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null,
-  p_include_terminated boolean default null
+  p_include_terminated boolean default null, p_team_id uuid default null
 ) returns jsonb
 language plpgsql stable security invoker set search_path = '' as $$
 declare
@@ -17,7 +19,9 @@ begin
   with page as (
     select m, row_number() over (order by m.created_at desc, m.id desc) as n
     from public.machines m
-    where m.owner_id = auth.uid()
+    -- The set form of can_act 'read', which the indexes (owner, team) serve.
+    where (m.owner_id = auth.uid() or m.team_id = any (private.my_teams()))
+      and (p_team_id is null or m.team_id = p_team_id)
       and (p_status is null or m.status = p_status)
       and (p_project_id is null or m.project_id = p_project_id)
       and (coalesce(p_include_terminated, false) or p_status = 'terminated' or m.status <> 'terminated')
@@ -34,20 +38,24 @@ begin
     'next', case when more then jsonb_build_object(
       'ts', to_char(last_ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'id', last_id) end));
 end $$;
-revoke all on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean) from public, anon;
-grant execute on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean) to authenticated, service_role;
+revoke all on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean, uuid) from public, anon;
+grant execute on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean, uuid) to authenticated, service_role;
 
--- get-machine-status: the machine and its last 10 events.
+-- get-machine-status: the machine, its sshCommand and its last 10 events.
 create or replace function public.hangar_get_machine(p_machine_id uuid default null) returns jsonb
 language plpgsql stable security invoker set search_path = '' as $$
 declare
   m public.machines;
 begin
-  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid();
+  select * into m from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'read');
   if not found then
     return private.refuse('not_found', 'Machine not found');
   end if;
-  return private.ok(private.machine_json(m) || jsonb_build_object('recentEvents', coalesce((
+  -- sshCommand (API.md §7): how to log in to a running machine, as the user its cloud-init
+  -- makes (terraform/agent/cloud-init.yaml.tftpl); null while it has no address or is down.
+  return private.ok(private.machine_json(m) || jsonb_build_object(
+    'sshCommand', case when m.status = 'running' and m.ip_address is not null then 'ssh hangar@' || m.ip_address end,
+    'recentEvents', coalesce((
     select jsonb_agg(private.event_json(e) order by e.created_at desc, e.id desc)
     from (select * from public.machine_events where machine_id = m.id
           order by created_at desc, id desc limit 10) e), '[]')));
@@ -60,7 +68,7 @@ create or replace function public.hangar_get_logs(p_machine_id uuid default null
 returns jsonb
 language plpgsql stable security invoker set search_path = '' as $$
 begin
-  if not exists (select 1 from public.machines where id = p_machine_id and owner_id = auth.uid()) then
+  if not exists (select 1 from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'read')) then
     return private.refuse('not_found', 'Machine not found');
   end if;
   return private.ok(jsonb_build_object('events', coalesce((
@@ -78,7 +86,8 @@ language plpgsql stable security invoker set search_path = '' as $$
 declare
   j public.jobs;
 begin
-  select * into j from public.jobs where id = p_job_id and owner_id = auth.uid();
+  select j2.* into j from public.jobs j2 join public.machines m on m.id = j2.machine_id
+    where j2.id = p_job_id and private.can_act(m.owner_id, m.team_id, 'read');
   if not found then
     return private.refuse('not_found', 'Job not found');
   end if;

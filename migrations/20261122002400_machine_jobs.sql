@@ -1,7 +1,7 @@
--- deploy-protocol and send-command: jobs that a user asks for on their own running
--- machine, with parameters checked here exactly as the Worker parses them (so callers
--- of /rpc get no more), stored as the runner reads them (API.md §5), at most
--- max_pending_jobs_per_machine waiting at once.
+-- deploy-protocol and send-command: jobs that a user asks for on a running machine of
+-- theirs or of their team (private.can_act), with parameters checked here exactly as the
+-- Worker parses them (so callers of /rpc get no more), stored as the runner reads them
+-- (API.md §5), at most max_pending_jobs_per_machine waiting at once.
 
 -- A command-line word as send-command takes it: 1–1024 bytes, no newline.
 create or replace function private.is_command_word(v jsonb) returns boolean
@@ -37,7 +37,8 @@ begin
   end if;
   if p_action = 'deploy' then
     bad := case
-      when coalesce(p_params ->> 'name', '') !~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' or jsonb_typeof(p_params -> 'name') <> 'string' then 'name'
+      -- A name may hold spaces inside ("My Protocol"), a version may not (protocol::payload).
+      when coalesce(p_params ->> 'name', '') !~ '^[A-Za-z0-9_-]([A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?$' or jsonb_typeof(p_params -> 'name') <> 'string' then 'name'
       when coalesce(p_params ->> 'version', '') !~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$' or jsonb_typeof(p_params -> 'version') <> 'string' then 'version'
       when p_params ? 'settings' and jsonb_typeof(p_params -> 'settings') not in ('object', 'null') then 'settings'
       when octet_length(coalesce(p_params -> 'settings', '{}')::pg_catalog.text) > 16384
@@ -82,7 +83,8 @@ begin
   if refusal is not null then
     return refusal;
   end if;
-  select * into m from public.machines where id = p_machine_id and owner_id = auth.uid() for update;
+  select * into m from public.machines
+    where id = p_machine_id and private.can_act(owner_id, team_id, p_action) for update;
   if not found then
     return private.refuse('not_found', 'Machine not found');
   end if;

@@ -7,6 +7,9 @@
 -- hangar_machine_action itself (the same transition, job and event as delete-machine)
 -- and removes the project, all in one transaction. A user's direct DELETE through
 -- PostgREST would skip that rule, so it is revoked here.
+-- A project may belong to a team (API.md §7): its members read it and see its machines;
+-- its creator and the team's owner rename and delete it ('manage', 403 for a member);
+-- anyone else gets 404 (private.can_act, 20261122000850_teams.sql).
 
 revoke delete on public.projects from authenticated;
 
@@ -17,6 +20,7 @@ language sql stable set search_path = '' as $$
     'id', p.id,
     'name', p.name,
     'description', p.description,
+    'teamId', p.team_id,
     'machineCount', (select count(*) from public.machines m where m.project_id = p.id and m.status <> 'terminated'),
     'createdAt', private.ts(p.created_at),
     'updatedAt', private.ts(p.updated_at))
@@ -38,13 +42,13 @@ $$;
 revoke all on function private.project_field_refusal(text, boolean, text) from public, anon, authenticated;
 grant execute on function private.project_field_refusal(text, boolean, text) to authenticated, service_role;
 
--- projects GET: the caller's projects, newest first: {projects: Project[]}.
+-- projects GET: the caller's projects and their teams', newest first: {projects: Project[]}.
 create or replace function public.hangar_list_projects() returns jsonb
 language sql stable security invoker set search_path = '' as $$
   select private.ok(jsonb_build_object('projects',
     coalesce(jsonb_agg(private.project_json(p) order by p.created_at desc, p.id desc), '[]')))
   from public.projects p
-  where p.owner_id = auth.uid()
+  where p.owner_id = auth.uid() or p.team_id = any (private.my_teams())
 $$;
 revoke all on function public.hangar_list_projects() from public, anon;
 grant execute on function public.hangar_list_projects() to authenticated, service_role;
@@ -55,21 +59,22 @@ language plpgsql stable security invoker set search_path = '' as $$
 declare
   p public.projects;
 begin
-  select * into p from public.projects where id = p_project_id and owner_id = auth.uid();
+  select * into p from public.projects where id = p_project_id and private.can_act(owner_id, team_id, 'read');
   if not found then
     return private.refuse('not_found', 'Project not found');
   end if;
   return private.ok(private.project_json(p) || jsonb_build_object('machines', coalesce((
     select jsonb_agg(private.machine_json(m) order by m.created_at desc, m.id desc)
     from public.machines m
-    where m.project_id = p.id and m.owner_id = auth.uid() and m.status <> 'terminated'), '[]')));
+    where m.project_id = p.id and private.can_act(m.owner_id, m.team_id, 'read') and m.status <> 'terminated'), '[]')));
 end $$;
 revoke all on function public.hangar_get_project(uuid) from public, anon;
 grant execute on function public.hangar_get_project(uuid) to authenticated, service_role;
 
--- projects POST: a project of the caller's (owner_id defaults to auth.uid()); makes a
--- Supabase Auth caller's account first, which the project refers to.
-create or replace function public.hangar_create_project(p_name text default null, p_description text default null) returns jsonb
+-- projects POST: a project of the caller's (owner_id defaults to auth.uid()), maybe in one of
+-- their teams (400 `teamId` otherwise); makes a Supabase Auth caller's account first, which
+-- the project refers to.
+create or replace function public.hangar_create_project(p_name text default null, p_description text default null, p_team_id uuid default null) returns jsonb
 language plpgsql volatile security invoker set search_path = '' as $$
 declare
   p public.projects;
@@ -81,16 +86,27 @@ begin
   if refusal is not null then
     return refusal;
   end if;
+  if p_team_id is not null and private.team_role(p_team_id, auth.uid()) is null then
+    return private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
+  end if;
   perform private.ensure_account();
-  insert into public.projects (name, description) values (btrim(p_name), p_description)
+  insert into public.projects (name, description, team_id) values (btrim(p_name), p_description, p_team_id)
   returning * into p;
   return private.ok(private.project_json(p));
+exception when foreign_key_violation then
+  -- The team was deleted while this insert waited for it (its foreign key): as if it had
+  -- never been there. Any other missing reference is not the caller's to fix.
+  if p_team_id is not null and not exists (select 1 from public.teams where id = p_team_id) then
+    return private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
+  end if;
+  raise;
 end $$;
-revoke all on function public.hangar_create_project(text, text) from public, anon;
-grant execute on function public.hangar_create_project(text, text) to authenticated, service_role;
+revoke all on function public.hangar_create_project(text, text, uuid) from public, anon;
+grant execute on function public.hangar_create_project(text, text, uuid) to authenticated, service_role;
 
 -- projects/{id} PATCH: each argument is {"set": bool, "value": …}; name cannot be
--- cleared, description can. Nothing set: the project as it is (updated_at unchanged).
+-- cleared, description can. Nothing set: the project as it is (updated_at unchanged). A
+-- team member who is not its creator reads it but may not change it (403).
 create or replace function public.hangar_update_project(p_project_id uuid default null, p_name jsonb default null, p_description jsonb default null)
 returns jsonb
 language plpgsql volatile security invoker set search_path = '' as $$
@@ -104,17 +120,19 @@ begin
   if refusal is not null then
     return refusal;
   end if;
+  select * into p from public.projects where id = p_project_id and private.can_act(owner_id, team_id, 'read');
+  if not found then
+    return private.refuse('not_found', 'Project not found');
+  end if;
   if set_name or set_description then
+    if not private.can_act(p.owner_id, p.team_id, 'manage') then
+      return private.refuse('forbidden', 'Only the project''s creator or its team''s owner may change it');
+    end if;
     update public.projects set
       name = case when set_name then btrim(p_name ->> 'value') else name end,
       description = case when set_description then p_description ->> 'value' else description end
-    where id = p_project_id and owner_id = auth.uid()
+    where id = p.id
     returning * into p;
-  else
-    select * into p from public.projects where id = p_project_id and owner_id = auth.uid();
-  end if;
-  if not found then
-    return private.refuse('not_found', 'Project not found');
   end if;
   return private.ok(private.project_json(p));
 end $$;
@@ -144,9 +162,13 @@ begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
   end if;
-  select * into p from public.projects where id = p_project_id and owner_id = uid for update;
+  select * into p from public.projects
+    where id = p_project_id and private.can_act(owner_id, team_id, 'read') for update;
   if not found then
     return private.refuse('not_found', 'Project not found');
+  end if;
+  if not private.can_act(p.owner_id, p.team_id, 'manage') then
+    return private.refuse('forbidden', 'Only the project''s creator or its team''s owner may delete it');
   end if;
   select coalesce(array_agg(l.id order by l.id), '{}') into live from (
     select m.id from public.machines m
@@ -158,11 +180,16 @@ begin
       format('Project has %s machine(s) that are not terminated: delete them first, or delete with cascade=true', cardinality(live)),
       jsonb_build_object('machineCount', cardinality(live)));
   end if;
+  -- In a team project, a cascade deletes the machines of other members: only when the
+  -- caller may delete every one (the team's owner), else nothing happens.
+  if exists (select 1 from public.machines m where m.id = any(live) and not private.can_act(m.owner_id, m.team_id, 'delete')) then
+    return private.refuse('forbidden', 'Only the team''s owner may delete the machines of other members');
+  end if;
   foreach mid in array live loop
     outcome := public.hangar_machine_action(mid, 'delete');
     if not coalesce((outcome ->> 'ok')::boolean, false) then
-      -- Cannot happen for the owner's machines (delete is allowed from every live
-      -- status); if it does, nothing of this request is kept.
+      -- Cannot happen (delete is allowed from every live status, and the caller's right
+      -- to delete each was checked above); if it does, nothing of this request is kept.
       raise exception 'cascade delete of machine % refused: %', mid, outcome ->> 'error';
     end if;
     if jsonb_typeof(outcome -> 'data' -> 'delivery') = 'object' then

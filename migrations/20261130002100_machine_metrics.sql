@@ -1,12 +1,12 @@
 -- Load samples that the agent on each machine posts (record-metrics, API.md §4): CPU,
 -- memory and disk use in percent, and the bytes received and sent since its previous
 -- sample. Written only by hangar_record_metrics (the agent's token, checked against the
--- machine's hash, names the machine); the owner reads them (RLS), through insights.
+-- machine's hash, names the machine); whoever sees the machine reads them (RLS), through
+-- insights.
 -- The scheduler keeps 8 days (hangar_prune_metrics).
 --
 -- The key is (machine, recorded_at): a batch the agent sends again is stored once, and
--- it is the index of insights' time ranges. owner_id is the machine's, copied so that
--- RLS needs no join.
+-- it is the index of insights' time ranges. owner_id is the machine's creator, copied.
 
 create table public.machine_metrics (
   machine_id uuid not null references public.machines (id) on delete cascade,
@@ -23,8 +23,12 @@ create table public.machine_metrics (
 create index machine_metrics_recorded on public.machine_metrics (recorded_at);
 
 alter table public.machine_metrics enable row level security;
-create policy machine_metrics_select_own on public.machine_metrics for select to authenticated
-  using (owner_id = (select auth.uid()));
+-- Visible with its machine, as the machines policy says: to its creator (owner_id, copied
+-- from the machine, which also spares the creator's reads the subquery) and to the members
+-- of its team.
+create policy machine_metrics_select on public.machine_metrics for select to authenticated
+  using (owner_id = (select auth.uid())
+    or machine_id in (select m.id from public.machines m where m.team_id = any ((select private.my_teams())::uuid[])));
 
 revoke all on public.machine_metrics from public, anon, authenticated, service_role;
 grant select on public.machine_metrics to authenticated;

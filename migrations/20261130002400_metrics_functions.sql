@@ -1,5 +1,5 @@
--- Metrics in and out (API.md §4): record-metrics (the agent, by its token), insights (the
--- owner), and the scheduler's pruning.
+-- Metrics in and out (API.md §4): record-metrics (the agent, by its token), insights
+-- (whoever sees the machine), and the scheduler's pruning.
 
 -- record-metrics (service role: the Worker checked the body; the agent is no database
 -- user). The machine is the one whose agent_token_hash is p_token_hash (the hex SHA-256
@@ -42,7 +42,7 @@ end $$;
 revoke all on function public.hangar_record_metrics(text, uuid, jsonb) from public, anon, authenticated;
 grant execute on function public.hangar_record_metrics(text, uuid, jsonb) to service_role;
 
--- insights: the caller's machine's samples over the last hour, day or week: `series`,
+-- insights: the samples of a machine the caller sees (its creator, its team's members) over the last hour, day or week: `series`,
 -- one point per bucket that has samples (1h: 1 min, 24h: 15 min, 7d: 1 h; each the
 -- average of its samples, recordedAt its start), and `summary`: the average (2
 -- decimals) and the peak of each measure over the whole window, and the sample count.
@@ -62,7 +62,7 @@ begin
     when '7d' then span := interval '7 days'; bucket := interval '1 hour';
     else return private.refuse('validation_error', '`period` must be one of 1h, 24h, 7d', jsonb_build_object('field', 'period'));
   end case;
-  if not exists (select 1 from public.machines where id = p_machine_id and owner_id = auth.uid()) then
+  if not exists (select 1 from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'read')) then
     return private.refuse('not_found', 'Machine not found');
   end if;
   since := now() - span;

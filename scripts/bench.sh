@@ -56,14 +56,8 @@ fi
 
 # ---- 3. CPU: Rust vs TypeScript vs trivial ----------------------------------------------
 if ! skip cpu; then
-  if ! command -v wrk >/dev/null; then
-    # Debian's wrk: C, one thread, little CPU beside the Worker it drives.
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
-      apt-get install -y -qq wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
-    else
-      echo "[bench] wrk is missing (apt-get install wrk)" >&2
-    fi
-  fi
+  # wrk drives the load (scripts/setup.sh installs it: `make bench` runs setup first).
+  command -v wrk >/dev/null || { echo "[bench] wrk is missing: run make setup (apt-get install wrk)" >&2; exit 1; }
   ts=tests/bench/ts-worker
   if [[ ! -d "$ts/node_modules/@supabase/supabase-js" || "$ts/package-lock.json" -nt "$ts/node_modules" ]]; then
     npm ci --prefix "$ts" --no-audit --no-fund --loglevel=error

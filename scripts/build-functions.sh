@@ -63,7 +63,7 @@ for n in "${names[@]}"; do
     stale+=("$n")
     continue
   fi
-  newer="$(find "functions/$n" shared protocol Cargo.toml Cargo.lock scripts/build-functions.sh scripts/worker-entry.js \
+  newer="$(find "functions/$n" shared protocol docs Cargo.toml Cargo.lock scripts/build-functions.sh scripts/worker-entry.js \
     -path "functions/$n/build" -prune -o -newer "$stamp" -type f -print -quit 2>/dev/null)"
   [[ -n "$newer" ]] && stale+=("$n")
 done

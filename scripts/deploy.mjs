@@ -130,7 +130,9 @@ console.log(rows.join("\n"));
 
 // ---- secrets ---------------------------------------------------------------------------------
 function putSecrets() {
-  const missing = secretNames.filter((k) => !fromFile[k]);
+  // An `optional` secret (SECRETS_KEY_PREVIOUS outside a rotation) may be absent: not put.
+  const optional = new Set(VARIABLES.filter((v) => v.optional).map((v) => v.name));
+  const missing = secretNames.filter((k) => !fromFile[k] && !optional.has(k));
   if (missing.length) fail(`${relative(ROOT, envFile)} lacks secrets: ${missing.join(", ")}`);
   if (dryRun) {
     say(`secrets: all ${secretNames.length} present in ${relative(ROOT, envFile)}; would put them into ${targets.length} function(s)`);
@@ -138,7 +140,7 @@ function putSecrets() {
   }
   const file = join(outDir, `secrets.${stageName}.json`);
   try {
-    writeFileSync(file, JSON.stringify(Object.fromEntries(secretNames.map((k) => [k, fromFile[k]]))), { mode: 0o600 });
+    writeFileSync(file, JSON.stringify(Object.fromEntries(secretNames.filter((k) => fromFile[k]).map((k) => [k, fromFile[k]]))), { mode: 0o600 });
     for (const fn of targets) {
       const r = wrangler(["secret", "bulk", file, "--env", fn]);
       // wrangler's output names the secrets, never their values; still, print only the status.

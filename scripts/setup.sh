@@ -112,4 +112,40 @@ if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
   exit 1
 fi
 
+# ---- OpenSSH client: ssh-keygen makes the keys the SSH key tests check against -------
+if ! command -v ssh-keygen >/dev/null; then
+  say "apt-get install openssh-client"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends openssh-client
+fi
+
+# ---- wrk: the load generator of `make bench` (tests/bench/cpu.mjs) --------------------
+# Debian's wrk: C, one thread, little CPU beside the Worker it drives.
+if ! command -v wrk >/dev/null; then
+  say "apt-get install wrk"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
+fi
+
+# ---- Chromium: the browser test of the docs page (tests/e2e/http/docs-browser.test.mjs) ----
+if ! command -v chromium >/dev/null; then
+  say "apt-get install chromium"
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+fi
+
+# ---- schemathesis (PyPI) in .local/venv: tests/e2e/http/schemathesis.test.mjs ----------
+SCHEMATHESIS_VERSION="${SCHEMATHESIS_VERSION:-4.32.5}"
+if [[ "$(.local/venv/bin/st --version 2>/dev/null)" != *" $SCHEMATHESIS_VERSION" ]]; then
+  # Debian's python3 makes venvs only with python3-venv (ensurepip).
+  if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+    say "apt-get install python3-venv"
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3 python3-venv
+  fi
+  say "pip install schemathesis==$SCHEMATHESIS_VERSION into .local/venv"
+  python3 -m venv .local/venv
+  .local/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
 say "ok: $(wasm-bindgen --version), worker-build $(worker-build --version), node $(node --version), $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"

@@ -24,8 +24,8 @@ ENDPOINTS
 
 PARAMS
   Each action reads exactly its own params, nothing else (an unknown key fails the job,
-  naming the key): create, start, stop, restart, terminate: {}; deploy: {deploymentId,
-  name, version, settings}; command: {command, args, timeoutSec (1..3600)}.
+  naming the key): create, start, stop, restart, terminate, authorize_keys: {}; deploy:
+  {deploymentId, name, version, settings}; command: {command, args, timeoutSec (1..3600)}.
 
 TERMINATED MACHINES
   Once a terminate of a machine succeeded, the runner remembers it (<RUNNER_WORKDIR>/gone/):
@@ -39,6 +39,18 @@ MODES
              simulated results. `simulateFailure: true` in the machine's configuration
              makes a job fail (a string or an array of action names limits it to those
              actions).
+             Simulated agents: a machine that runs (after create, start or restart)
+             posts a plausible load sample to record-metrics, as the agent cloud-init
+             installs on a real machine does: {cpuUsage, memoryUsage, diskUsage,
+             networkIn, networkOut} with `Authorization: Bearer <agentToken>` (the token
+             of the create job) to <origin of callbackUrl>/functions/v1/record-metrics,
+             right after the machine is running and then every
+             SIMULATE_METRICS_INTERVAL (0: no simulated agents). It stops before a stop,
+             restart or terminate job runs, when the runner shuts down, and for good when
+             the token is refused (401, three times in a row). Tokens are kept in
+             <RUNNER_WORKDIR>/agents/<machineId>.json (0600) with whether the machine
+             runs, so a restarted runner resumes the agents of running machines. Tokens
+             are never logged.
   terraform  (TERRAFORM_BIN set) Each machine has a working directory
              <RUNNER_WORKDIR>/machines/<machineId>/ holding its Terraform state (local
              backend, so it survives restarts). A create whose provider:image is not in
@@ -46,7 +58,8 @@ MODES
              copied into it (module/) and a small root module (main.tf.json) calls
              module/<provider> with the contract variables, which are written to
              terraform.tfvars.json: machine_id, name, cpu, memory_mb, disk_gb, region, image,
-             ssh_public_key, agent_token, functions_url, power_state, and ports (from the
+             ssh_authorized_keys (machine.sshAuthorizedKeys), runner_ssh_public_key
+             (RUNNER_SSH_PUBLIC_KEY), agent_token, functions_url, power_state, and ports (from the
              machine's configuration.ports: at most 20 port numbers, default []; anything
              else fails the job). The runner runs
              `terraform init` and `terraform apply -json` (power_state running for
@@ -61,6 +74,12 @@ MODES
              shell-quoted) with params.timeoutSec and reports {exitCode, stdout, stderr}. A
              non-zero exit still succeeds (the command ran); an SSH failure (exit 255) or a
              timeout fails the job.
+  authorize_keys (terraform mode) rewrites the login user's ~/.ssh/authorized_keys over
+             SSH: machine.sshAuthorizedKeys, then RUNNER_SSH_PUBLIC_KEY (default: the .pub
+             beside RUNNER_SSH_KEY; without one the job fails rather than lock the runner
+             out). A start or restart whose machine's keys changed while it was stopped
+             installs them the same way once it is up (cloud-init runs on first boot only).
+             Simulate mode records the keys' fingerprints in the log and the result.
 
 WHAT REPORTS NEVER CARRY
   The runner's local paths (RUNNER_WORKDIR, RUNNER_MODULES_DIR, TERRAFORM_BIN, RUNNER_SSH_KEY,
@@ -119,6 +138,11 @@ pub struct Config {
     #[arg(long, env = "RUNNER_SIM_DELAY_MS", default_value_t = 300)]
     pub sim_delay_ms: u64,
 
+    /// Simulate mode: how often each running machine's simulated agent posts a sample to
+    /// record-metrics: seconds (60, 0.5) or 500ms, 2s, 1m; 0 turns the agents off.
+    #[arg(long, env = "SIMULATE_METRICS_INTERVAL", default_value = "60", value_parser = crate::agent::parse_interval)]
+    pub simulate_metrics_interval: Duration,
+
     /// SSH client used by deploy and command jobs (Terraform mode).
     #[arg(long, env = "SSH_BIN", default_value = "ssh")]
     pub ssh_bin: PathBuf,
@@ -130,6 +154,11 @@ pub struct Config {
     /// Remote user for SSH.
     #[arg(long, env = "RUNNER_SSH_USER", default_value = "hangar")]
     pub ssh_user: String,
+
+    /// The runner's own OpenSSH public key line (the pair of RUNNER_SSH_KEY): every machine's
+    /// cloud-init installs it, and authorize_keys keeps it [default: <RUNNER_SSH_KEY>.pub].
+    #[arg(long, env = "RUNNER_SSH_PUBLIC_KEY")]
+    pub ssh_public_key: Option<String>,
 
     /// Log lines per "running" callback.
     #[arg(long, env = "RUNNER_LOG_BATCH", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
@@ -241,6 +270,16 @@ mod tests {
         assert!(c.allowed_images.allows("gcp", "family/debian-12:v2"));
         assert!(!c.allowed_images.allows("aws", "ubuntu-22.04"));
         assert!(Config::from_args(["hangar-runner", "--secret", "s", "--allowed-images", "aws"]).is_err());
+    }
+
+    #[test]
+    fn metrics_interval() {
+        if std::env::var_os("SIMULATE_METRICS_INTERVAL").is_none() {
+            assert_eq!(parse(&[]).simulate_metrics_interval, Duration::from_secs(60));
+        }
+        assert_eq!(parse(&["--simulate-metrics-interval", "1"]).simulate_metrics_interval, Duration::from_secs(1));
+        assert_eq!(parse(&["--simulate-metrics-interval", "0"]).simulate_metrics_interval, Duration::ZERO);
+        assert!(Config::from_args(["hangar-runner", "--secret", "s", "--simulate-metrics-interval", "soon"]).is_err());
     }
 
     #[test]

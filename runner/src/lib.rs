@@ -2,6 +2,7 @@
 //! Terraform (or a simulation) and SSH, and reports back with signed callbacks.
 //! `start` runs one in-process (the binary and the tests use it).
 
+pub mod agent;
 pub mod allowlist;
 pub mod callback;
 pub mod config;
@@ -12,6 +13,7 @@ pub mod pool;
 pub mod process;
 pub mod report;
 pub mod scrub;
+pub mod secrets;
 pub mod server;
 pub mod simulate;
 pub mod ssh;
@@ -114,6 +116,8 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
     let left = journal.recover().map_err(|e| format!("cannot read the journal in {}: {e}", workdir.display()))?;
 
     let scrubber = scrubber(&config);
+    // The runner's own public key, which machines get and authorize_keys keeps (ssh.rs).
+    let runner_key = ssh::runner_public_key(config.ssh_public_key.as_deref(), config.ssh_key.as_deref())?;
     let executor = match mode {
         Mode::Simulate => Executor::Simulate { delay: config.sim_delay() },
         Mode::Terraform => {
@@ -125,18 +129,27 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
                 log_event!("warn", "config", {"message": "ALLOWED_IMAGES is empty: every create will fail"});
             }
             Executor::Terraform {
-                terraform: terraform::Terraform::new(bin, config.modules_dir.clone(), workdir.clone(), config.allowed_images.clone()),
+                terraform: terraform::Terraform::new(bin, config.modules_dir.clone(), workdir.clone(), config.allowed_images.clone())
+                    .with_runner_key(runner_key.clone()),
                 ssh: ssh::Ssh {
                     bin: config.ssh_bin.clone(),
                     key: config.ssh_key.clone(),
                     user: config.ssh_user.clone(),
                     workdir: workdir.clone(),
+                    public_key: runner_key,
                 },
             }
         }
     };
     let cancel = CancellationToken::new();
     let tracker = TaskTracker::new();
+    let agents = match mode {
+        Mode::Simulate => Some(
+            agent::Agents::open(&workdir, config.simulate_metrics_interval, cancel.clone(), tracker.clone())
+                .map_err(|e| format!("cannot open {}/agents: {e}", workdir.display()))?,
+        ),
+        Mode::Terraform => None,
+    };
     let ctx = Arc::new(Ctx {
         executor,
         journal,
@@ -151,6 +164,7 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
         redeliver: Duration::from_millis(config.redeliver_ms.max(10)),
         cancel: cancel.clone(),
         tracker: tracker.clone(),
+        agents: agents.clone(),
     });
     let pool = Pool::new(ctx.clone(), config.concurrency as usize);
 
@@ -159,6 +173,7 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
     log_event!("info", "started", {
         "listen": addr.to_string(), "mode": mode.as_str(), "workdir": workdir.display().to_string(),
         "concurrency": config.concurrency, "terraformBin": config.terraform_bin.as_ref().map(|p| p.display().to_string()),
+        "simulateMetricsIntervalMs": (mode == Mode::Simulate).then_some(config.simulate_metrics_interval.as_millis() as u64),
         "modulesDir": config.modules_dir.display().to_string(), "leftover": left.interrupted.len() + left.finals.len(),
         "prunedDoneMarkers": pruned, "version": env!("CARGO_PKG_VERSION"),
     });
@@ -189,6 +204,14 @@ pub async fn start(mut config: Config) -> Result<Runner, String> {
             let logs = vec![job::log_line("error", pool::RESTARTED)];
             pool::finish(&ctx2, &id, &url, job::Outcome::failed(pool::RESTARTED), logs).await
         });
+    }
+
+    // The simulated agents of the machines that were running when the runner stopped.
+    if let Some(agents) = &agents {
+        let resumed = agents.resume();
+        if resumed > 0 {
+            log_event!("info", "agents_resumed", {"count": resumed});
+        }
     }
 
     let app = server::App { pool: pool.clone(), secret: Arc::from(config.secret.as_str()) };

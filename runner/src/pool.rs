@@ -7,11 +7,13 @@
 //!   arrive out of order; nothing may rebuild a machine the Worker has deleted);
 //! - the job's params must be exactly its action's (protocol::payload::Params), else it
 //!   fails with an error that names the key.
+use crate::agent::Agents;
 use crate::callback::{Callbacks, Delivery};
 use crate::config::Mode;
 use crate::job::{log_line, Action, Job, LogEntry, Outcome, Params};
 use crate::journal::{Journal, SavedFinal};
 use crate::report::{self, Batching, LogSink};
+use crate::secrets;
 use crate::simulate;
 use crate::ssh::Ssh;
 use crate::terraform::Terraform;
@@ -47,9 +49,21 @@ impl Executor {
     async fn run(&self, job: &Job, params: &Params, log: &LogSink) -> Outcome {
         match (self, params) {
             (Executor::Simulate { delay }, _) => simulate::run(job, params, log, *delay).await,
-            (Executor::Terraform { ssh, .. }, Params::Deploy(p)) => ssh.deploy(job, p, log).await,
+            // The machine's secrets.env first, then the protocol (secrets.rs).
+            (Executor::Terraform { ssh, .. }, Params::Deploy(p)) => match secrets::before_deploy(ssh, job, log).await {
+                Ok(written) => secrets::after_deploy(ssh.deploy(job, p, log).await, written),
+                Err(failed) => failed,
+            },
             (Executor::Terraform { ssh, .. }, Params::Command(p)) => ssh.command_job(job, p, log).await,
-            (Executor::Terraform { terraform, .. }, Params::Lifecycle) => terraform.run(job, log).await,
+            (Executor::Terraform { ssh, .. }, Params::AuthorizeKeys) => ssh.authorize_keys(job, log).await,
+            (Executor::Terraform { terraform, ssh }, Params::Lifecycle) => {
+                let outcome = terraform.run(job, log).await;
+                // Keys chosen while the machine was down (ssh.rs); never fails the job.
+                if outcome.ok {
+                    ssh.after_lifecycle(job, log).await;
+                }
+                secrets::after_create(ssh, job, outcome, log).await
+            }
         }
     }
 }
@@ -64,6 +78,8 @@ pub struct Ctx {
     pub redeliver: Duration,
     pub cancel: CancellationToken,
     pub tracker: TaskTracker,
+    /// Simulate mode: the machines' simulated agents (agent.rs).
+    pub agents: Option<Arc<Agents>>,
 }
 
 pub struct Pool {
@@ -139,6 +155,9 @@ impl Pool {
             self.running.fetch_add(1, Ordering::SeqCst);
             let started = Instant::now();
             crate::log_event!("info", "job_started", {"jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id, "attempt": job.attempt});
+            if let Some(agents) = &self.ctx.agents {
+                agents.before_job(&job).await;
+            }
             let (outcome, unsent) = execute(&self.ctx, &job).await;
             self.running.fetch_sub(1, Ordering::SeqCst);
             drop(permit);
@@ -146,7 +165,12 @@ impl Pool {
                 "jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id,
                 "outcome": outcome.status(), "error": outcome.error, "durationMs": started.elapsed().as_millis() as u64,
             });
+            let succeeded = outcome.ok;
             finish(&self.ctx, &job.job_id, &job.callback_url, outcome, unsent).await;
+            // After the final report, so the machine runs in the database when its agent posts.
+            if let Some(agents) = &self.ctx.agents {
+                agents.after_job(&job, succeeded);
+            }
         }
     }
 }

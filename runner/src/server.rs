@@ -15,8 +15,10 @@ use serde_json::{json, Value};
 use protocol::signing::{self, Direction};
 use std::sync::Arc;
 
-/// Jobs are small (the machine's configuration is at most 16 KiB).
-const MAX_JOB_BYTES: usize = 256 * 1024;
+/// Jobs are small (the machine's configuration is at most 16 KiB), but a create or deploy
+/// carries the machine's secrets: up to 50 (max_secrets_per_account) of 8 KiB, which JSON
+/// escaping may grow up to sixfold.
+const MAX_JOB_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Clone)]
 pub struct App {

@@ -28,6 +28,16 @@ pub fn failure_requested(job: &Job) -> bool {
     }
 }
 
+/// The keys a machine gets (`machine.sshAuthorizedKeys`, API.md §7), as the simulation
+/// records installing them: their fingerprints in the log and in the result
+/// `{ sshAuthorizedKeys: [fingerprints] }` (the runner's own key is not simulated).
+fn authorize(job: &Job, log: &LogSink) -> Value {
+    let fingerprints: Vec<String> = job.machine.ssh_authorized_keys.iter().filter_map(|k| crate::ssh::fingerprint(k)).collect();
+    let listed = if fingerprints.is_empty() { String::new() } else { format!(": {}", fingerprints.join(", ")) };
+    log.info(format!("simulate: authorized_keys of hangar on {}: {} key(s){listed}", job.machine.name, fingerprints.len()));
+    json!({ "sshAuthorizedKeys": fingerprints })
+}
+
 pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> Outcome {
     let m = &job.machine;
     let step = || tokio::time::sleep(delay);
@@ -50,7 +60,9 @@ pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> 
             log.info(format!("simulate: address {ip} assigned"));
             step().await;
             log.info(format!("simulate: {name} is running"));
-            Outcome::succeeded().with_outputs(Outputs { ip_address: Some(ip), provider_instance_id: Some(id) })
+            let keys = authorize(job, log);
+            let created = Outcome::succeeded().with_outputs(Outputs { ip_address: Some(ip), provider_instance_id: Some(id) }).with_result(keys);
+            crate::secrets::simulated(job, log, created)
         }
         Action::Start | Action::Stop | Action::Terminate => {
             let (doing, done) = match job.action {
@@ -61,6 +73,10 @@ pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> 
             log.info(format!("simulate: {doing} {name}"));
             step().await;
             log.info(format!("simulate: {name} is {done}"));
+            if job.action == Action::Start {
+                // Keys chosen while the machine was stopped take effect now.
+                return Outcome::succeeded().with_result(authorize(job, log));
+            }
             Outcome::succeeded()
         }
         Action::Restart => {
@@ -71,13 +87,19 @@ pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> 
             log.info(format!("simulate: {name} is running"));
             Outcome::succeeded()
         }
+        Action::AuthorizeKeys => {
+            log.info(format!("simulate: authorizing SSH keys on {name}"));
+            step().await;
+            Outcome::succeeded().with_result(authorize(job, log))
+        }
         Action::Deploy | Action::Command => match params {
             Params::Deploy(p) => {
                 let (protocol, version) = (&p.name, &p.version);
                 log.info(format!("simulate: deploying {protocol} {version} to {name}"));
                 step().await;
                 log.info(format!("simulate: wrote /etc/hangar/protocols/{protocol}.json"));
-                Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}))
+                let deployed = Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}));
+                crate::secrets::simulated(job, log, deployed)
             }
             Params::Command(p) => {
                 let line = std::iter::once(p.command.as_str()).chain(p.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
@@ -85,7 +107,7 @@ pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> 
                 step().await;
                 Outcome::succeeded().with_result(json!({"exitCode": 0, "stdout": format!("simulated: {line}"), "stderr": ""}))
             }
-            Params::Lifecycle => Outcome::failed(format!("internal: {} without its params", job.action)),
+            Params::Lifecycle | Params::AuthorizeKeys => Outcome::failed(format!("internal: {} without its params", job.action)),
         },
     }
 }

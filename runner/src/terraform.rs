@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use tokio::process::Command;
 
 /// The variables every module takes (API.md §5, terraform/*/variables.tf).
-pub const CONTRACT: [&str; 12] = [
+pub const CONTRACT: [&str; 13] = [
     "machine_id",
     "name",
     "cpu",
@@ -29,7 +29,8 @@ pub const CONTRACT: [&str; 12] = [
     "disk_gb",
     "region",
     "image",
-    "ssh_public_key",
+    "ssh_authorized_keys",
+    "runner_ssh_public_key",
     "agent_token",
     "functions_url",
     "power_state",
@@ -41,6 +42,8 @@ pub struct Terraform {
     pub modules_dir: PathBuf,
     pub workdir: PathBuf,
     pub allowed_images: ImageAllowlist,
+    /// The runner's own public key (`runner_ssh_public_key`; ssh.rs), "" when unknown.
+    runner_key: Option<String>,
     /// `terraform init` of several machines at once could race on the shared plugin cache
     /// (Terraform does not promise it is safe): inits run one at a time.
     init_lock: tokio::sync::Mutex<()>,
@@ -105,6 +108,7 @@ pub fn root_module(provider: &str) -> Value {
         let decl = match v {
             "agent_token" => json!({"sensitive": true}),
             "ports" => json!({"type": "list(number)", "default": []}),
+            "ssh_authorized_keys" => json!({"type": "list(string)", "default": []}),
             _ => json!({}),
         };
         variables.insert(v.into(), decl);
@@ -165,7 +169,13 @@ fn valid_provider(p: &str) -> bool {
 
 impl Terraform {
     pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf, allowed_images: ImageAllowlist) -> Terraform {
-        Terraform { bin, modules_dir, workdir, allowed_images, init_lock: tokio::sync::Mutex::new(()) }
+        Terraform { bin, modules_dir, workdir, allowed_images, runner_key: None, init_lock: tokio::sync::Mutex::new(()) }
+    }
+
+    /// Installs `key` (the runner's own public key) on every machine it creates.
+    pub fn with_runner_key(mut self, key: Option<String>) -> Terraform {
+        self.runner_key = key;
+        self
     }
 
     async fn init(&self, dir: &Path, log: &LogSink) -> Result<(), String> {
@@ -216,7 +226,9 @@ impl Terraform {
                 self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
-            Action::Terminate | Action::Deploy | Action::Command => Err("internal: not a Terraform lifecycle action".into()),
+            Action::Terminate | Action::Deploy | Action::Command | Action::AuthorizeKeys => {
+                Err("internal: not a Terraform lifecycle action".into())
+            }
         }
     }
 
@@ -271,7 +283,8 @@ impl Terraform {
             "disk_gb": m.disk_gb,
             "region": m.region,
             "image": m.image,
-            "ssh_public_key": m.ssh_public_key.clone().unwrap_or_default(),
+            "ssh_authorized_keys": m.ssh_authorized_keys,
+            "runner_ssh_public_key": self.runner_key.clone().unwrap_or_default(),
             "agent_token": job.agent_token.clone().or(kept_token).unwrap_or_default(),
             "functions_url": functions_url(&job.callback_url),
             "power_state": power_state,
@@ -462,5 +475,7 @@ mod tests {
         assert_eq!(root["variable"]["agent_token"]["sensitive"], true);
         assert_eq!(root["variable"]["ports"], json!({"type": "list(number)", "default": []}));
         assert_eq!(root["module"]["machine"]["ports"], "${var.ports}");
+        assert_eq!(root["variable"]["ssh_authorized_keys"], json!({"type": "list(string)", "default": []}));
+        assert_eq!(root["module"]["machine"]["runner_ssh_public_key"], "${var.runner_ssh_public_key}");
     }
 }

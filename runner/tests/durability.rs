@@ -252,6 +252,8 @@ fn help_documents_every_setting() {
         "RUNNER_SSH_USER",
         "RUNNER_LOG_BATCH",
         "ALLOWED_IMAGES",
+        "SIMULATE_METRICS_INTERVAL",
+        "record-metrics",
         "hangar-webhook",
         "hangar-callback",
         "machine was terminated",

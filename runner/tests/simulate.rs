@@ -200,7 +200,7 @@ async fn deploy_and_command_results() {
     assert_eq!(c["result"], json!({"exitCode": 0, "stdout": "simulated: uname -a x y", "stderr": ""}));
     let b = rx.wait_final(broken["jobId"].as_str().unwrap(), 10).await.body;
     assert_eq!(b["status"], "failed");
-    assert_eq!(b["error"], "invalid params for deploy: params.name is required (1 to 64 characters of letters, digits and ._- not starting with a dot)");
+    assert_eq!(b["error"], "invalid params for deploy: params.name is required (1 to 64 characters of letters, digits, spaces and ._- not starting with a dot or a space, not ending with a space)");
     let l = rx.wait_final(legacy["jobId"].as_str().unwrap(), 10).await.body;
     assert_eq!(l["status"], "failed");
     assert!(l["error"].as_str().unwrap().starts_with("invalid params for deploy: params.protocolConfig is not a parameter of deploy"), "{l}");

@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// The runner's own public key, which every machine gets (`runner_ssh_public_key`).
+const RUNNER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICXVaRhGv3TRk5safvYVwCoG1++iGTl/TukFbUNPNyRD runner@hangar";
+
 /// Speaks enough of Terraform's CLI: checks its arguments and files, prints `-json` lines.
 /// Records `<cwd> <args>` in calls.log and a copy of terraform.tfvars.json per apply/destroy.
 const STAND_IN: &str = r#"#!/bin/sh
@@ -121,6 +124,7 @@ async fn tf_runner(s: &Setup) -> hangar_runner::Runner {
         c.modules_dir = s.modules.clone();
         c.ssh_bin = s.ssh.clone();
         c.ssh_key = Some(s.dir.path().join("id_ed25519"));
+        c.ssh_public_key = Some(RUNNER_KEY.into());
     })
     .await
 }
@@ -148,7 +152,8 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
     let runner = tf_runner(&s).await;
     assert_eq!(health(&runner).await["mode"], "terraform");
     let machine_id = new_id();
-    let m = machine(&machine_id, "web-1");
+    let mut m = machine(&machine_id, "web-1");
+    m["sshAuthorizedKeys"] = json!(["ssh-ed25519 AAAAC3Nza chosen@hangar", "ssh-ed25519 AAAAC3Nza test@hangar"]);
     let mdir = s.work.join("machines").join(&machine_id);
     let mdir_abs = std::fs::canonicalize(&s.work).unwrap().join("machines").join(&machine_id);
 
@@ -197,7 +202,9 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
         v,
         &json!({
             "machine_id": machine_id, "name": "web-1", "cpu": 0.5, "memory_mb": 1024, "disk_gb": 10,
-            "region": "us-east-1", "image": "ubuntu-22.04", "ssh_public_key": "ssh-ed25519 AAAAC3Nza test@hangar",
+            "region": "us-east-1", "image": "ubuntu-22.04",
+            "ssh_authorized_keys": ["ssh-ed25519 AAAAC3Nza chosen@hangar", "ssh-ed25519 AAAAC3Nza test@hangar"],
+            "runner_ssh_public_key": RUNNER_KEY,
             "agent_token": "agent-token-123", "functions_url": rx.functions_url(), "power_state": "running",
             "ports": []
         })

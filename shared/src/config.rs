@@ -111,6 +111,31 @@ pub struct Config {
     pub test_panic: bool,
     privy_app_id: Option<String>,
     privy_key: Option<PrivyKeySource>,
+    /// `SECRETS_KEY` and `SECRETS_KEY_PREVIOUS` (base64 of 32 bytes): read where secrets
+    /// are sealed or opened (`secrets_keys`), so a function that never touches one does
+    /// not fail without them.
+    secrets_key: Option<Secret>,
+    secrets_key_previous: Option<Secret>,
+}
+
+/// The isolate's cached configuration, shared by its requests rather than copied for each
+/// (`make bench`: the copy's ~20 strings were measurable). Reads as a `Config`; not
+/// `Clone` on purpose, so `call.config.clone()` still gives an owned `Config` to work that
+/// outlives the request.
+pub struct Shared(std::rc::Rc<Config>);
+
+impl Shared {
+    /// Another handle on the same configuration.
+    pub fn share(&self) -> Shared {
+        Shared(self.0.clone())
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Config;
+    fn deref(&self) -> &Config {
+        &self.0
+    }
 }
 
 impl Config {
@@ -126,16 +151,16 @@ impl Config {
     /// `from_env`, read once per isolate: a Worker's variables and secrets are fixed for the
     /// life of its isolate (a new deployment is a new isolate). A broken configuration is
     /// read again on every request, so that its error is always the current one.
-    pub fn cached(env: &worker::Env) -> Result<Self, ApiError> {
-        thread_local!(static CONFIG: std::cell::OnceCell<Config> = const { std::cell::OnceCell::new() });
+    pub fn cached(env: &worker::Env) -> Result<Shared, ApiError> {
+        thread_local!(static CONFIG: std::cell::OnceCell<std::rc::Rc<Config>> = const { std::cell::OnceCell::new() });
         if let Some(config) = CONFIG.with(|c| c.get().cloned()) {
-            return Ok(config);
+            return Ok(Shared(config));
         }
-        let config = Self::from_env(env)?;
+        let config = std::rc::Rc::new(Self::from_env(env)?);
         CONFIG.with(|c| {
             let _ = c.set(config.clone());
         });
-        Ok(config)
+        Ok(Shared(config))
     }
 
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ApiError> {
@@ -191,12 +216,23 @@ impl Config {
             test_panic: get("HANGAR_TEST_PANIC").as_deref() == Some("1"),
             privy_app_id: get("PRIVY_APP_ID"),
             privy_key,
+            secrets_key: get("SECRETS_KEY").map(Secret),
+            secrets_key_previous: get("SECRETS_KEY_PREVIOUS").map(Secret),
         })
     }
 
     /// The runner webhook secret: needed by delivery and the callback.
     pub fn runner_secret(&self) -> Result<&str, ApiError> {
         self.runner_secret.as_ref().map(Secret::expose).ok_or(ApiError::Misconfigured { variable: "RUNNER_SECRET" })
+    }
+
+    /// The keys of secret values: `SECRETS_KEY` seals and opens, `SECRETS_KEY_PREVIOUS`
+    /// (during a rotation) only opens. A missing or malformed one is named.
+    pub fn secrets_keys(&self) -> Result<crate::crypto::KeyRing, ApiError> {
+        let parse = |s: &Secret, variable| crate::crypto::Key::parse(s.expose()).ok_or(ApiError::Misconfigured { variable });
+        let current = parse(self.secrets_key.as_ref().ok_or(ApiError::Misconfigured { variable: "SECRETS_KEY" })?, "SECRETS_KEY")?;
+        let previous = self.secrets_key_previous.as_ref().map(|s| parse(s, "SECRETS_KEY_PREVIOUS")).transpose()?;
+        Ok(crate::crypto::KeyRing { current, previous })
     }
 
     /// Privy settings are needed only where Privy tokens are verified (`exchange`).
@@ -286,6 +322,24 @@ mod tests {
         let mut v = base();
         v.insert("ALLOWED_IMAGES", "nonsense");
         assert_eq!(load(&v).unwrap_err(), ApiError::Misconfigured { variable: "ALLOWED_IMAGES" });
+    }
+
+    #[test]
+    fn secrets_keys_are_read_when_needed_and_named_when_bad() {
+        let c = load(&base()).unwrap();
+        assert_eq!(c.secrets_keys().unwrap_err(), ApiError::Misconfigured { variable: "SECRETS_KEY" });
+        let mut v = base();
+        v.insert("SECRETS_KEY", "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=");
+        let ring = load(&v).unwrap().secrets_keys().unwrap();
+        assert!(ring.previous.is_none());
+        assert!(!format!("{:?}", load(&v).unwrap()).contains("AQEBAQ"));
+        v.insert("SECRETS_KEY_PREVIOUS", "AgICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgI=");
+        let ring = load(&v).unwrap().secrets_keys().unwrap();
+        assert_ne!(ring.previous.unwrap().id, ring.current.id);
+        v.insert("SECRETS_KEY_PREVIOUS", "c2hvcnQ=");
+        assert_eq!(load(&v).unwrap().secrets_keys().unwrap_err(), ApiError::Misconfigured { variable: "SECRETS_KEY_PREVIOUS" });
+        v.insert("SECRETS_KEY", "not a key");
+        assert_eq!(load(&v).unwrap().secrets_keys().unwrap_err(), ApiError::Misconfigured { variable: "SECRETS_KEY" });
     }
 
     #[test]

@@ -17,6 +17,8 @@ mod runner;
 mod db;
 /// Domain types, parsed once at the edge: one type per file, with its tests.
 mod domain;
+/// Secret values at rest: AES-256-GCM under `SECRETS_KEY` (WebCrypto in the Worker).
+mod crypto;
 /// Configuration from the Worker's environment; secrets redacted in `Debug`.
 mod config;
 /// The one error type, and its mapping to status and `error_code`.

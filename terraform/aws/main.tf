@@ -49,10 +49,13 @@ locals {
   # keys of one ingress rule each).
   ports = toset([for p in var.ports : tostring(floor(p)) if p != 22])
 
+  # The user hangar's keys: the machine's, then the runner's own, each once.
+  authorized_keys = distinct(compact([for k in concat(var.ssh_authorized_keys, [var.runner_ssh_public_key]) : trimspace(k)]))
+
   cloud_init = templatefile("${path.module}/../agent/cloud-init.yaml.tftpl", {
-    ssh_public_key = var.ssh_public_key
-    agent_token    = var.agent_token
-    functions_url  = var.functions_url
+    ssh_authorized_keys = local.authorized_keys
+    agent_token         = var.agent_token
+    functions_url       = var.functions_url
   })
 }
 

@@ -79,9 +79,21 @@ variable "ports" {
   }
 }
 
-variable "ssh_public_key" {
+variable "ssh_authorized_keys" {
+  type        = list(string)
+  description = "OpenSSH public key lines installed for the user hangar: machine.sshAuthorizedKeys (the keys chosen with sshKeyIds, then sshPublicKey). Installed by cloud-init on first boot; the runner's authorize_keys job changes them later."
+  default     = []
+  nullable    = false
+
+  validation {
+    condition     = length(var.ssh_authorized_keys) <= 11 && alltrue([for k in var.ssh_authorized_keys : can(regex("^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-ssh-ed25519@openssh\\.com|sk-ecdsa-sha2-nistp256@openssh\\.com) [A-Za-z0-9+/]+={0,2}( [^\\x00-\\x1f]*)?$", trimspace(k)))])
+    error_message = "ssh_authorized_keys must list at most 11 OpenSSH public key lines (ssh-ed25519, ecdsa-sha2-nistp256/384/521, ssh-rsa or a security key), one line each."
+  }
+}
+
+variable "runner_ssh_public_key" {
   type        = string
-  description = "OpenSSH public key line installed for the user hangar; empty for none."
+  description = "The runner's own OpenSSH public key (RUNNER_SSH_PUBLIC_KEY), installed for the user hangar too, so that deploy, command and authorize_keys can log in; empty for none."
   default     = ""
   nullable    = false
 }

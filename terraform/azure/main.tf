@@ -57,18 +57,22 @@ locals {
   disk_gb = max(var.disk_gb, 30)
 
   # Azure requires an admin SSH key and accepts only RSA keys at deployment
-  # time. A user's RSA key is used directly; otherwise (no key, or ed25519 /
-  # ECDSA) a generated RSA key fills the slot and the user's key reaches the
-  # machine through cloud-init alone. The generated private key is never output:
-  # it only satisfies the API (it does sit in the Terraform state, which holds
-  # secrets anyway).
-  user_key_is_rsa = startswith(trimspace(var.ssh_public_key), "ssh-rsa ")
-  admin_key       = local.user_key_is_rsa ? trimspace(var.ssh_public_key) : tls_private_key.placeholder[0].public_key_openssh
+  # time. The first RSA key of the machine's (or the runner's) is used directly;
+  # otherwise (no key, or only ed25519 / ECDSA) a generated RSA key fills the
+  # slot and the keys reach the machine through cloud-init alone. The generated
+  # private key is never output: it only satisfies the API (it does sit in the
+  # Terraform state, which holds secrets anyway).
+  rsa_keys        = [for k in local.authorized_keys : k if startswith(k, "ssh-rsa ")]
+  user_key_is_rsa = length(local.rsa_keys) > 0
+  admin_key       = local.user_key_is_rsa ? local.rsa_keys[0] : tls_private_key.placeholder[0].public_key_openssh
+
+  # The user hangar's keys: the machine's, then the runner's own, each once.
+  authorized_keys = distinct(compact([for k in concat(var.ssh_authorized_keys, [var.runner_ssh_public_key]) : trimspace(k)]))
 
   cloud_init = templatefile("${path.module}/../agent/cloud-init.yaml.tftpl", {
-    ssh_public_key = var.ssh_public_key
-    agent_token    = var.agent_token
-    functions_url  = var.functions_url
+    ssh_authorized_keys = local.authorized_keys
+    agent_token         = var.agent_token
+    functions_url       = var.functions_url
   })
 }
 

@@ -12,7 +12,7 @@ terraform {
       source  = "Azure/azapi"
       version = "~> 2.0"
     }
-    # A placeholder admin key when no usable ssh_public_key is given.
+    # A placeholder admin key when no RSA key is among the authorized keys.
     tls = {
       source  = "hashicorp/tls"
       version = "~> 4.0"

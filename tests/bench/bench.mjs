@@ -23,7 +23,8 @@ import { Miniflare } from 'miniflare';
 import { parse as parseToml } from 'smol-toml';
 import { env, ROOT } from '../e2e/lib/env.mjs';
 import { privyToken } from '../e2e/lib/jwt.mjs';
-import { newName, setBalance, setMachineLimit, setStatus } from '../e2e/lib/machines.mjs';
+import { newName, setBalance, setMachineLimit, setStatus, sql } from '../e2e/lib/machines.mjs';
+import { sample, setAgentToken } from '../e2e/lib/billing.mjs';
 import { startRunner, stopRunner } from '../e2e/lib/runner.mjs';
 
 const N = Number(process.env.BENCH_N || 100);
@@ -89,7 +90,9 @@ const proxyOrigin = `http://127.0.0.1:${proxy.address().port}`;
 const proxyBase = `${proxyOrigin}${upstream.pathname.replace(/\/$/, '')}`;
 
 // ---- the release Workers in Miniflare --------------------------------------------------
-const FUNCTIONS = ['health', 'exchange', 'me', 'create-machine', 'get-user-machines', 'get-machine-status', 'start-machine', 'get-logs'];
+const FUNCTIONS = ['health', 'exchange', 'me', 'create-machine', 'get-user-machines', 'get-machine-status', 'start-machine', 'get-logs',
+  // Money and monitoring (API.md §4).
+  'projects', 'get-pricing', 'get-billing', 'add-credits', 'record-metrics', 'insights'];
 const wrangler = parseToml(readFileSync(join(ROOT, 'wrangler.toml'), 'utf8'));
 process.chdir(ROOT); // workerd refuses module paths that climb out of its starting directory
 const bindings = { ...env, POSTGREST_URL: proxyBase };
@@ -134,6 +137,8 @@ function call(name, { method = 'GET', token, body, query } = {}) {
 const direct = (rec, body = rec.body) => send(`${proxyOrigin}${rec.url}`, { method: rec.method, headers: rec.headers, body });
 
 // ---- measurement ----------------------------------------------------------------------------
+/** Puts a machine in a project (or none), as the superuser: setup, not measured. */
+const setProject = (machineId, projectId) => sql`update machines set project_id = ${projectId} where id = ${machineId}`;
 const pct = (xs, p) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.ceil((p / 100) * xs.length) - 1)];
 const results = [];
 let failed = false;
@@ -221,6 +226,34 @@ try {
     twin: (body, i) => body.replace(at(created, i), at(twins, i)),
   });
   await measure('get-logs', (i) => call('get-logs', { token, query: { machineId: at(created, i) } }), 200);
+
+  // ---- money and monitoring (API.md §4) ----
+  const projects = [], projectTwins = [];
+  await measure('projects POST', (i) => call('projects', { method: 'POST', token, body: { name: `bench ${i + WARMUP}`, description: 'bench' } }), 201, {
+    done: (res) => projects.push(res.json.data.id),
+    doneDirect: (d) => projectTwins.push(d.json.data.id),
+  });
+  if (projects.length !== M || projectTwins.length !== M) throw new Error('projects POST: missing ids');
+  // Half of the machines in the projects, so that the counts count something.
+  for (let i = 0; i < M; i++) await setProject(created[i], projects[i]);
+  await measure('projects GET', () => call('projects', { token }), 200);
+  await measure('projects/{id} GET', (i) => call(`projects/${at(projects, i)}`, { token }), 200);
+  await measure('projects/{id} PATCH', (i) => call(`projects/${at(projects, i)}`, { method: 'PATCH', token, body: { name: `renamed ${i + WARMUP}` } }), 200, {
+    twin: (body, i) => body.replace(at(projects, i), at(projectTwins, i)),
+  });
+  for (let i = 0; i < M; i++) await setProject(created[i], null);
+  await measure('projects/{id} DELETE', (i) => call(`projects/${at(projects, i)}`, { method: 'DELETE', token }), 200, {
+    twin: (body, i) => body.replace(at(projects, i), at(projectTwins, i)),
+  });
+  await measure('get-pricing', () => call('get-pricing'), 200);
+  await measure('add-credits', () => call('add-credits', { method: 'POST', token: env.SUPABASE_SERVICE_ROLE_KEY, body: { userId: accountId, amountCents: 1, description: 'bench' } }), 201);
+  await measure('get-billing', () => call('get-billing', { token, query: { limit: '50' } }), 200);
+  // The agent of one machine (its token written as the delivery would write its hash):
+  // one sample per call, dated on arrival (the direct replay stores another one).
+  const agentToken = await setAgentToken(created[0]);
+  await measure('record-metrics', () => call('record-metrics', { method: 'POST', token: agentToken, body: sample() }), 202);
+  await measure('insights 1h', () => call('insights', { token, query: { machineId: created[0], period: '1h' } }), 200);
+  await measure('insights 7d', () => call('insights', { token, query: { machineId: created[0], period: '7d' } }), 200);
 } finally {
   await startRunner();
   await mf.dispose();

@@ -27,6 +27,8 @@ const input = `${b64({ alg: "HS256", typ: "JWT" })}.${b64({ sub: "4b1c6f7e-2f4c-
 const TOKEN = `${input}.${createHmac("sha256", SECRET).update(input).digest("base64url")}`;
 const path = arg("path") ?? `/functions/v1/get-machine-status?machineId=${MACHINE_ID}`;
 const seconds = Number(arg("seconds") ?? 5);
+const method = arg("method") ?? "GET"; // e.g. --method OPTIONS (the preflight path)
+const body = arg("body"); // e.g. --method POST --path /functions/v1/start-machine --body '{"machineId":"…"}'
 
 process.chdir(ROOT);
 const up = spawn(process.execPath, [join(ROOT, "tests/bench/upstream.mjs"), "0"], { stdio: ["pipe", "pipe", "inherit"] });
@@ -56,7 +58,8 @@ ws.onmessage = (m) => { const msg = JSON.parse(m.data); if (msg.id && pending.ha
 const send = (method, params = {}) => new Promise((r) => { const i = ++id; pending.set(i, r); ws.send(JSON.stringify({ id: i, method, params })); });
 
 const lua = join(ROOT, ".local", "bench", `profile-${process.pid}.lua`);
-writeFileSync(lua, `wrk.method = "GET"\nwrk.headers["Authorization"] = "Bearer ${TOKEN}"\n`);
+writeFileSync(lua, `wrk.method = "${method}"\nwrk.headers["Authorization"] = "Bearer ${TOKEN}"\n` +
+  (body ? `wrk.headers["Content-Type"] = "application/json"\nwrk.body = ${JSON.stringify(body)}\n` : ""));
 const run = (s) => promisify(execFile)("wrk", ["-t1", "-c8", `-d${s}s`, "-s", lua, url + path]);
 await run(2); // warm-up
 await send("Profiler.enable");

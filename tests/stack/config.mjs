@@ -8,7 +8,7 @@
 // Every variable of config/variables.mjs must have an entry here (resolveConfig throws
 // otherwise), so that a new variable cannot reach production untested.
 
-import { createHmac, generateKeyPairSync } from "node:crypto";
+import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ALLOWED_IMAGES, ROOT, VARIABLES, workspaceVersion } from "../../config/variables.mjs";
@@ -45,6 +45,10 @@ export const LOCAL = {
   // Tests wait for retries: a short first delay there.
   RUNNER_RETRY_BASE_MS: (c) => (c.test ? "200" : "5000"),
   ALLOWED_IMAGES: () => ALLOWED_IMAGES,
+  // Fixed development keys of secret values (stable across restarts, like the JWT
+  // secret). The test stack also has a previous key, so that the suite proves a rotation.
+  SECRETS_KEY: () => localKey("hangar-local-dev-secrets-key"),
+  SECRETS_KEY_PREVIOUS: (c) => (c.test ? localKey("hangar-local-dev-secrets-key-previous") : ""),
   // The test stack sets the limits out of reach, so that a suite of hundreds of sign-ins
   // from one address can run; tests/e2e/account/rate-limits.test.mjs starts Workers of
   // its own with low limits.
@@ -54,6 +58,9 @@ export const LOCAL = {
   // The test stack proves what a panic answers (x-hangar-test-panic).
   HANGAR_TEST_PANIC: (c) => (c.test ? "1" : "0"),
 };
+
+// 32 bytes in base64, derived from a label: a local-only AES-256 key.
+const localKey = (label) => createHash("sha256").update(label).digest("base64");
 
 // HS256 JWT, as Supabase's anon and service_role keys are: no `aud`, no `sub`.
 // Fixed iat/exp so the keys do not change between runs.

@@ -62,7 +62,10 @@ export async function startPostgrestProxy({ port, upstream }) {
     if (state.fault && (!state.fault.match || path.includes(state.fault.match))) return serveFault(req, res);
     const headers = { ...req.headers, host: target.host };
     delete headers.connection;
-    const up = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers, agent }, (answer) => {
+    // Supabase's path for PostgREST (`/rest/v1`, what supabase-js's `from()` calls) onto
+    // postrust's (`/api`): SUPABASE_URL of the stack is this proxy.
+    const upstreamPath = req.url.startsWith("/rest/v1/") ? `${target.pathname.replace(/\/$/, "")}/api/${req.url.slice("/rest/v1/".length)}` : req.url;
+    const up = request({ host: target.hostname, port: target.port, method: req.method, path: upstreamPath, headers, agent }, (answer) => {
       const h = { ...answer.headers };
       for (const k of ["connection", "keep-alive", "transfer-encoding"]) delete h[k];
       res.writeHead(answer.statusCode, h);

@@ -37,6 +37,12 @@ export function runner({ root, runDir, dev, port, secret, sinks }) {
       RUNNER_SIMULATE: "true",
       RUNNER_SIM_DELAY_MS: process.env.RUNNER_SIM_DELAY_MS ?? (dev ? "500" : "50"),
       RUNNER_CONCURRENCY: process.env.RUNNER_CONCURRENCY ?? "8",
+      // Each running machine's simulated agent posts to record-metrics (runner/src/agent.rs)
+      // every minute in dev, as the real agent does. Off on the test stack: with an agent per
+      // running machine, record-metrics was 57% of a full suite's requests (90,496 of
+      // 158,023 at 1 s) and tenants' snapshots saw samples land; the agents' own test runs
+      // a runner of its own (tests/e2e/runner/simulated-metrics.test.mjs).
+      SIMULATE_METRICS_INTERVAL: process.env.SIMULATE_METRICS_INTERVAL ?? (dev ? "60" : "0"),
     };
     const c = (child = spawn(bin, [], { env, stdio: ["ignore", "pipe", "pipe"] }));
     if (c.pid) writeFileSync(join(runDir, "runner.pid"), String(c.pid));

@@ -133,6 +133,8 @@ function writeStackEnv(controlUrl) {
     FUNCTIONS_URL: functionsUrl,
     FUNCTIONS_URLS: [ports.functions, ...ports.moreFunctions].map((p) => `http://127.0.0.1:${p}`).join(","),
     POSTGREST_URL: vars.POSTGREST_URL,
+    // A Supabase-shaped origin for supabase-js (`/rest/v1` → postrust's `/api`).
+    SUPABASE_REST_ORIGIN: `http://127.0.0.1:${ports.postgrestProxy}`,
     DATABASE_URL: postgres.url,
     PGDATA: paths.pgdata,
     PGHOST: paths.sockDir,

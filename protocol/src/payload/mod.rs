@@ -9,12 +9,14 @@
 
 mod callback;
 mod params;
+mod secrets;
 mod webhook;
 
 pub use callback::{Callback, JobStatus, LogLevel, LogLine, Outputs};
-pub use params::{is_label, is_uuid, is_word, keys_of, CommandParams, DeployParams, NoParams, Params, ParamsError};
+pub use params::{is_label, is_protocol_name, is_uuid, is_word, keys_of, CommandParams, DeployParams, NoParams, Params, ParamsError};
 pub use params::{ARGS_MAX, LABEL_MAX, TIMEOUT_SEC_MAX, WORD_MAX};
 pub use webhook::{Action, Machine, Webhook, MAX_PORTS};
+pub use secrets::{is_secret_name, is_secret_value, Secrets};
 
 #[cfg(test)]
 mod tests {
@@ -55,7 +57,7 @@ mod tests {
         }
 
         #[test]
-        fn parsers_never_panic_on_json(v in json(), a in 0usize..7) {
+        fn parsers_never_panic_on_json(v in json(), a in 0usize..Action::ALL.len()) {
             let _ = serde_json::from_value::<Webhook>(v.clone());
             let _ = serde_json::from_value::<Callback>(v.clone());
             let _ = Params::parse(Action::ALL[a], &v);

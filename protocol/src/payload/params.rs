@@ -1,8 +1,8 @@
 //! `params` of a job: the contract between what SQL writes into `jobs.params` (and
 //! validates, for the Worker and for direct `/rpc` callers alike) and what the runner
 //! reads. Each action has exactly one shape, unknown keys are refused by name:
-//! - create, start, stop, restart, terminate: `{}`;
-//! - deploy: `{ deploymentId: uuid, name: label, version: label, settings: object }`;
+//! - create, start, stop, restart, terminate, authorize_keys: `{}`;
+//! - deploy: `{ deploymentId: uuid, name: protocol name, version: label, settings: object }`;
 //! - command: `{ command: word, args: [word] (at most 64), timeoutSec: 1..=3600 }`.
 //!
 //! Why so strict: a runner that reads `params.x` or, failing that, `params.y` (or a flag
@@ -29,6 +29,12 @@ pub fn is_label(s: &str) -> bool {
     (1..=LABEL_MAX).contains(&s.len())
         && !s.starts_with('.')
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// A protocol's name: a label that may also hold spaces, though not at either end ("My
+/// Protocol"; API.md §3). The runner quotes it wherever it becomes a path.
+pub fn is_protocol_name(s: &str) -> bool {
+    !s.starts_with(' ') && !s.ends_with(' ') && is_label(&s.replace(' ', "_"))
 }
 
 /// A command word: 1 to 1024 bytes, no NUL, CR or LF.
@@ -71,6 +77,8 @@ pub enum Params {
     Lifecycle,
     Deploy(DeployParams),
     Command(CommandParams),
+    /// authorize_keys: `{}`; the keys are the machine's (`machine.sshAuthorizedKeys`).
+    AuthorizeKeys,
 }
 
 /// Why params do not fit their action; `key` is the offending key when there is one.
@@ -133,7 +141,7 @@ impl Params {
         Ok(match action {
             Action::Deploy => Params::Deploy(DeployParams {
                 deployment_id: r.get("deploymentId", "a UUID", |s: &String| is_uuid(s))?,
-                name: r.get("name", "1 to 64 characters of letters, digits and ._- not starting with a dot", |s: &String| is_label(s))?,
+                name: r.get("name", "1 to 64 characters of letters, digits, spaces and ._- not starting with a dot or a space, not ending with a space", |s: &String| is_protocol_name(s))?,
                 version: r.get("version", "1 to 64 characters of letters, digits and ._- not starting with a dot", |s: &String| is_label(s))?,
                 settings: r.get("settings", "a JSON object", |_: &Map<String, Value>| true)?,
             }),
@@ -145,6 +153,7 @@ impl Params {
                 let timeout_sec = r.get("timeoutSec", "an integer from 1 to 3600", |n: &u32| (1..=TIMEOUT_SEC_MAX).contains(n))?;
                 Params::Command(CommandParams { command, args, timeout_sec })
             }
+            Action::AuthorizeKeys => Params::AuthorizeKeys,
             _ => Params::Lifecycle,
         })
     }
@@ -152,7 +161,7 @@ impl Params {
     /// The JSON to store in `jobs.params` (what [`Params::parse`] reads back).
     pub fn to_value(&self) -> Value {
         match self {
-            Params::Lifecycle => Value::Object(Map::new()),
+            Params::Lifecycle | Params::AuthorizeKeys => Value::Object(Map::new()),
             Params::Deploy(d) => serde_json::to_value(d).expect("serialisable"),
             Params::Command(c) => serde_json::to_value(c).expect("serialisable"),
         }
@@ -255,6 +264,8 @@ mod tests {
         assert!(!is_uuid(&UUID[1..]) && !is_uuid(&UUID.replace('-', "x")) && !is_uuid(&format!("{}g", &UUID[..35])));
         assert!(is_label("eth-2.0_x") && is_label(&"a".repeat(64)));
         assert!(!is_label(".hidden") && !is_label("") && !is_label(&"a".repeat(65)) && !is_label("é"));
+        assert!(is_protocol_name("My Protocol") && is_protocol_name("eth") && !is_label("My Protocol"));
+        assert!(!is_protocol_name(" lead") && !is_protocol_name("trail ") && !is_protocol_name(". x") && !is_protocol_name(""));
         assert!(is_word("it's; rm -rf /") && !is_word("") && !is_word("\0") && !is_word(&"a".repeat(1025)));
     }
 

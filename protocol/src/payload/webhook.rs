@@ -5,6 +5,7 @@
 //! journaled and reported `failed` with the reason) rather than a 400 the Worker would
 //! retry. [`Webhook::params`] gives the typed reading.
 use super::params::{Params, ParamsError};
+use super::secrets::Secrets;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
 use std::fmt;
@@ -19,11 +20,23 @@ pub enum Action {
     Terminate,
     Deploy,
     Command,
+    /// Installs `machine.sshAuthorizedKeys` (and the runner's own key) for the login user
+    /// of a running machine (API.md §7).
+    #[serde(rename = "authorize_keys")]
+    AuthorizeKeys,
 }
 
 impl Action {
-    pub const ALL: [Action; 7] =
-        [Action::Create, Action::Start, Action::Stop, Action::Restart, Action::Terminate, Action::Deploy, Action::Command];
+    pub const ALL: [Action; 8] = [
+        Action::Create,
+        Action::Start,
+        Action::Stop,
+        Action::Restart,
+        Action::Terminate,
+        Action::Deploy,
+        Action::Command,
+        Action::AuthorizeKeys,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -34,6 +47,7 @@ impl Action {
             Action::Terminate => "terminate",
             Action::Deploy => "deploy",
             Action::Command => "command",
+            Action::AuthorizeKeys => "authorize_keys",
         }
     }
 }
@@ -66,6 +80,10 @@ pub struct Machine {
     pub provider_instance_id: Option<String>,
     #[serde(default)]
     pub ssh_public_key: Option<String>,
+    /// The OpenSSH public key lines the login user gets (API.md §7): the chosen keys, then
+    /// `sshPublicKey`, each once. The runner adds its own key.
+    #[serde(default)]
+    pub ssh_authorized_keys: Vec<String>,
     #[serde(default)]
     pub configuration: Map<String, Value>,
 }
@@ -101,6 +119,10 @@ pub struct Webhook {
     /// Only on create: the token the machine's agent authenticates with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_token: Option<String>,
+    /// Only on create and deploy: the machine's secrets in scope, decrypted by the Worker
+    /// just before signing; the runner writes them to `/etc/hangar/secrets.env`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secrets: Option<Secrets>,
 }
 
 impl Webhook {
@@ -119,7 +141,8 @@ mod tests {
         json!({"jobId": "6e603a27-0dc1-484d-a15e-5a13e402ded0", "action": "create", "attempt": 1, "params": {},
           "machine": {"id": "0b8f", "name": "web 1", "tier": "dev.small", "cpu": 0.5, "memoryMb": 1024, "diskGb": 10,
             "provider": "aws", "region": "us-east-1", "image": "ubuntu-22.04", "ipAddress": null,
-            "providerInstanceId": null, "sshPublicKey": null, "configuration": {"ports": [80, 443]}},
+            "providerInstanceId": null, "sshPublicKey": null, "sshAuthorizedKeys": ["ssh-ed25519 AAAA a@b"],
+            "configuration": {"ports": [80, 443]}},
           "callbackUrl": "https://x.example/functions/v1/runner-callback", "agentToken": "tok"})
     }
 
@@ -150,6 +173,20 @@ mod tests {
         let mut b = body();
         b["action"] = json!("explode");
         assert!(serde_json::from_value::<Webhook>(b).is_err());
+    }
+
+    #[test]
+    fn authorize_keys_is_spelled_as_sql_spells_it() {
+        let mut b = body();
+        b["action"] = json!("authorize_keys");
+        let w: Webhook = serde_json::from_value(b).unwrap();
+        assert_eq!((w.action, w.action.as_str()), (Action::AuthorizeKeys, "authorize_keys"));
+        assert_eq!(w.machine.ssh_authorized_keys, vec!["ssh-ed25519 AAAA a@b".to_string()]);
+        assert_eq!(w.params(), Ok(Params::AuthorizeKeys));
+        // A runner older than the field reads a body without it as no keys.
+        let mut b = body();
+        b["machine"].as_object_mut().unwrap().remove("sshAuthorizedKeys");
+        assert!(serde_json::from_value::<Webhook>(b).unwrap().machine.ssh_authorized_keys.is_empty());
     }
 
     #[test]

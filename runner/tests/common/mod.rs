@@ -33,6 +33,40 @@ struct Inner {
     refuse_finals: AtomicU16,
     attempts: AtomicUsize,
     bad_signatures: AtomicUsize,
+    /// What simulated agents posted to record-metrics.
+    samples: Mutex<Vec<Sample>>,
+    /// record-metrics answers 401 to this bearer token (a machine that is gone).
+    refused_token: Mutex<Option<String>>,
+}
+
+/// One post to the stand-in record-metrics.
+#[derive(Clone, Debug)]
+pub struct Sample {
+    pub token: String,
+    pub body: Value,
+    pub at: Instant,
+}
+
+/// The stand-in for `record-metrics`: takes what the Worker takes (one sample of five
+/// fields in range, a bearer token), 401 for the refused token.
+async fn record_metrics(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> (StatusCode, String) {
+    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let Some(token) = auth.strip_prefix("Bearer ") else { return (StatusCode::UNAUTHORIZED, "no token".into()) };
+    if inner.refused_token.lock().unwrap().as_deref() == Some(token) {
+        return (StatusCode::UNAUTHORIZED, "invalid_token".into());
+    }
+    assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
+    let body: Value = serde_json::from_slice(&body).expect("a sample is JSON");
+    let o = body.as_object().expect("one sample, an object");
+    let mut keys: Vec<&str> = o.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["cpuUsage", "diskUsage", "memoryUsage", "networkIn", "networkOut"], "{body}");
+    for k in ["cpuUsage", "memoryUsage", "diskUsage"] {
+        assert!((0.0..=100.0).contains(&o[k].as_f64().unwrap()), "{body}");
+    }
+    assert!(o["networkIn"].is_u64() && o["networkOut"].is_u64(), "{body}");
+    inner.samples.lock().unwrap().push(Sample { token: token.to_string(), body, at: Instant::now() });
+    (StatusCode::ACCEPTED, r#"{"success":true,"data":{"accepted":1}}"#.into())
 }
 
 /// The stand-in for `runner-callback`.
@@ -68,7 +102,10 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
 impl Receiver {
     pub async fn start() -> Receiver {
         let inner = Arc::new(Inner::default());
-        let app = Router::new().route("/functions/v1/runner-callback", post(receive)).with_state(inner.clone());
+        let app = Router::new()
+            .route("/functions/v1/runner-callback", post(receive))
+            .route("/functions/v1/record-metrics", post(record_metrics))
+            .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -85,6 +122,29 @@ impl Receiver {
 
     pub fn refuse_finals(&self, status: u16) {
         self.inner.refuse_finals.store(status, Ordering::SeqCst);
+    }
+
+    /// The samples posted with `token`, in order.
+    pub fn samples(&self, token: &str) -> Vec<Sample> {
+        self.inner.samples.lock().unwrap().iter().filter(|s| s.token == token).cloned().collect()
+    }
+
+    /// record-metrics answers 401 to `token` from now on.
+    pub fn refuse_token(&self, token: &str) {
+        *self.inner.refused_token.lock().unwrap() = Some(token.to_string());
+    }
+
+    /// Waits until `n` samples were posted with `token` (up to `secs`).
+    pub async fn wait_samples(&self, token: &str, n: usize, secs: u64) -> Vec<Sample> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let got = self.samples(token);
+            if got.len() >= n {
+                return got;
+            }
+            assert!(Instant::now() < deadline, "{} of {n} samples with the token within {secs} s", got.len());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn attempts(&self) -> usize {

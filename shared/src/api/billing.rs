@@ -9,17 +9,8 @@ use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use serde_json::json;
 
-/// `get-billing/…`, `insights/…`, `record-metrics/…`: these functions have no sub-paths.
-pub(crate) fn no_sub_path(call: &Call) -> Result<(), ApiError> {
-    match call.sub_path.is_empty() {
-        true => Ok(()),
-        false => Err(ApiError::NotFound("No such function".into())),
-    }
-}
-
 /// `get-billing` `?limit=(1..100, default 50)&cursor=&period=YYYY-MM` (default: this month, UTC).
 pub async fn get(call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    no_sub_path(&call)?;
     let limit = match call.query("limit") {
         None => 50,
         Some(raw) => raw

@@ -18,9 +18,6 @@ struct AddCredits {
 
 /// `add-credits`: 201 with the `BillingRecord`.
 pub async fn add(mut call: Call) -> Result<Reply, ApiError> {
-    if !call.sub_path.is_empty() {
-        return Err(ApiError::NotFound("No such function".into()));
-    }
     let body: AddCredits = call.json().await?;
     let args = db::AddCredits {
         user_id: body.user_id.uuid(),

@@ -2,7 +2,7 @@
 //! exactly what SQL checks again and the runner reads (API.md §5).
 use crate::auth::Caller;
 use crate::db::{self, Db, Who};
-use crate::domain::{Action, Configuration, Id, Label, TimeoutSec, Word};
+use crate::domain::{Action, Configuration, Id, Label, ProtocolName, TimeoutSec, Word};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use crate::runner::hand_over;
@@ -13,7 +13,7 @@ use uuid::Uuid;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ProtocolConfig {
-    name: Label,
+    name: ProtocolName,
     version: Label,
     #[serde(default)]
     settings: Option<Configuration>,

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db, Who};
 use crate::domain::{
     parse_id, Action, Configuration, EventType, Id, Image, Level, MachineName, MachineStatus, Patch, Provider, Region,
-    SshPublicKey, Tier,
+    SshKeyIds, SshPublicKey, Tier,
 };
 use crate::error::ApiError;
 use crate::http::{parse_json, Call, Reply};
@@ -29,10 +29,16 @@ pub(crate) struct CreateMachine {
     image: Option<Image>,
     #[serde(default)]
     project_id: Option<Uuid>,
+    /// A team of the caller's (API.md §7): its members share the machine; the caller pays.
+    #[serde(default)]
+    team_id: Option<Uuid>,
     #[serde(default)]
     configuration: Option<Configuration>,
     #[serde(default)]
     ssh_public_key: Option<SshPublicKey>,
+    /// The caller's SSH keys (`ssh-keys`) the machine gets, besides `sshPublicKey`.
+    #[serde(default)]
+    ssh_key_ids: Option<SshKeyIds>,
 }
 
 /// The editable fields of a machine (`update-machine`, `PATCH instances/{id}`).
@@ -45,6 +51,9 @@ pub(crate) struct MachinePatch {
     project_id: Patch<Uuid>,
     #[serde(default)]
     tier: Patch<Tier>,
+    /// A running machine gets them through an authorize_keys job; a stopped one at start.
+    #[serde(default)]
+    ssh_key_ids: Patch<SshKeyIds>,
 }
 
 #[derive(Deserialize)]
@@ -58,8 +67,9 @@ struct MachineRef {
 struct LogEvent {
     machine_id: Id,
     event_type: EventType,
+    /// Any JSON value (API.md §3: seeds send a plain string), stored as given.
     #[serde(default)]
-    details: Option<serde_json::Map<String, Value>>,
+    details: Option<Value>,
     #[serde(default)]
     level: Option<Level>,
 }
@@ -86,8 +96,10 @@ pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
         region,
         image,
         project_id: body.project_id,
+        team_id: body.team_id,
         configuration: body.configuration.as_ref().map(Configuration::value).cloned().unwrap_or(json!({})),
         ssh_public_key: body.ssh_public_key.as_ref().map(|k| k.as_ref().to_string()),
+        ssh_key_ids: body.ssh_key_ids.as_ref().map(|k| k.ids().to_vec()),
         idempotency_key,
     };
     let t = db(&call).rpc(&args, Who::User(&caller.token)).await?;
@@ -157,14 +169,20 @@ async fn apply_patch(call: &Call, caller: &Caller, id: Uuid, patch: MachinePatch
     if patch.tier == Patch::Null {
         return Err(ApiError::validation("tier", "`tier` cannot be null"));
     }
+    if patch.ssh_key_ids == Patch::Null {
+        return Err(ApiError::validation("sshKeyIds", "`sshKeyIds` cannot be null (`[]` removes every key)"));
+    }
     let args = db::UpdateMachine {
         machine_id: id,
         name: patch.name.to_sql(),
         project_id: patch.project_id.to_sql(),
         tier: patch.tier.to_sql(),
+        ssh_key_ids: patch.ssh_key_ids.to_sql(),
     };
-    let machine = db(call).rpc(&args, Who::User(&caller.token)).await?;
-    Ok(Reply::ok(machine))
+    let updated = db(call).rpc(&args, Who::User(&caller.token)).await?;
+    // A running machine whose keys changed has an authorize_keys job to hand over.
+    hand_over(call, updated.delivery);
+    Ok(Reply::ok(updated.machine))
 }
 
 /// `get-user-machines` (and `GET instances`).
@@ -177,6 +195,7 @@ pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
         })?),
     };
     let project_id = call.query("projectId").map(|p| parse_id("projectId", Some(&p))).transpose()?;
+    let team_id = call.query("teamId").map(|t| parse_id("teamId", Some(&t))).transpose()?;
     let limit = query_int(&call, "limit", 1, 100, 50)?;
     let cursor = call.query("cursor").map(|c| decode_cursor(&c)).transpose()?;
     let include_terminated = match call.query("includeTerminated").as_deref() {
@@ -187,6 +206,7 @@ pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let args = db::ListMachines {
         status: status.map(|s| s.as_str().to_string()),
         project_id,
+        team_id,
         limit,
         cursor_ts: cursor.as_ref().map(|c| c.ts.clone()),
         cursor_id: cursor.as_ref().map(|c| c.id),
@@ -238,13 +258,13 @@ async fn get(call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiError> {
 /// `log-machine-event`.
 pub async fn log_event(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: LogEvent = call.json().await?;
-    if body.details.as_ref().is_some_and(|d| Value::Object(d.clone()).to_string().len() > 16 * 1024) {
+    if body.details.as_ref().is_some_and(|d| d.to_string().len() > 16 * 1024) {
         return Err(ApiError::validation("details", "`details` must be at most 16 KiB"));
     }
     let args = db::LogEvent {
         machine_id: body.machine_id.uuid(),
         event_type: body.event_type.as_ref().to_string(),
-        details: body.details.map(Value::Object),
+        details: body.details,
         level: body.level.map(|l| l.as_str().to_string()),
     };
     let event = db(&call).rpc(&args, Who::User(&caller.token)).await?;
@@ -311,6 +331,12 @@ mod tests {
         assert_eq!(err(r#"{"name":"a","configuration":[1]}"#), "configuration");
         assert_eq!(err(r#"{"name":"a","sshPublicKey":"hello"}"#), "sshPublicKey");
         assert_eq!(err(r#"{"name":"a","projectId":"nope"}"#), "projectId");
+        assert_eq!(err(r#"{"name":"a","teamId":"nope"}"#), "teamId");
+        assert_eq!(err(r#"{"name":"a","teamId":7}"#), "teamId");
+        assert_eq!(err(r#"{"name":"a","sshKeyIds":"nope"}"#), "sshKeyIds");
+        assert_eq!(err(r#"{"name":"a","sshKeyIds":["nope"]}"#), "sshKeyIds");
+        let id = Uuid::new_v4();
+        assert_eq!(err(&format!(r#"{{"name":"a","sshKeyIds":["{id}","{id}"]}}"#)), "sshKeyIds");
         assert_eq!(err(r#"{"name":"a","color":"red"}"#), "color");
         assert!(parse_json::<CreateMachine>(br#"{"name":"a","tier":"dev.large","provider":"gcp"}"#).is_ok());
     }
@@ -321,6 +347,9 @@ mod tests {
         assert_eq!(field(parse_json::<MachineRef>(b"{}").err().unwrap()), "machineId");
         let p = parse_json::<MachinePatch>(br#"{"projectId":null}"#).ok().unwrap();
         assert_eq!(p.project_id, Patch::Null);
+        let p = parse_json::<MachinePatch>(br#"{"sshKeyIds":[]}"#).ok().unwrap();
+        assert!(matches!(p.ssh_key_ids, Patch::Value(ref k) if k.ids().is_empty()));
+        assert_eq!(field(parse_json::<MachinePatch>(br#"{"sshKeyIds":[1]}"#).err().unwrap()), "sshKeyIds");
         assert_eq!(field(parse_json::<LogEvent>(br#"{"machineId":"6e603a27-0dc1-484d-a15e-5a13e402ded0","eventType":"a","level":"loud"}"#).err().unwrap()), "level");
     }
 

@@ -4,7 +4,6 @@
 //! that stores the samples, so a wrong token, or another machine's when the agent names
 //! its machine (`?machineId=`), is 401. `insights` is the owner's: the series and the
 //! averages and peaks of one machine over the last hour, day or week, computed in SQL.
-use crate::api::billing::no_sub_path;
 use crate::auth::{bearer_token, refresh, Caller};
 use crate::db::{self, Db, Who};
 use crate::domain::{parse_id, MetricsPeriod, Sample};
@@ -17,7 +16,6 @@ const MAX_TOKEN_LEN: usize = 256;
 
 /// `record-metrics`: one sample or an array of up to 100 → 202 `{ accepted }`.
 pub async fn record(mut call: Call) -> Result<Reply, ApiError> {
-    no_sub_path(&call)?;
     let token = bearer_token(call.header("authorization").as_deref()).ok_or(ApiError::Unauthorized)?;
     if token.len() > MAX_TOKEN_LEN {
         return Err(ApiError::InvalidToken);
@@ -35,7 +33,6 @@ pub async fn record(mut call: Call) -> Result<Reply, ApiError> {
 
 /// `insights` `?machineId=&period=1h|24h|7d` (default 1h).
 pub async fn insights(call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    no_sub_path(&call)?;
     let machine_id = parse_id("machineId", call.query("machineId").as_deref())?;
     let period = MetricsPeriod::parse(call.query("period").as_deref())?;
     let args = db::Insights { machine_id, period: period.as_str().to_string() };

@@ -3,6 +3,7 @@
 pub mod account;
 pub mod billing;
 pub mod credits;
+pub mod docs;
 pub(crate) mod models;
 pub mod health;
 pub mod machine_jobs;
@@ -11,3 +12,6 @@ pub mod metrics;
 pub mod pricing;
 pub mod projects;
 pub mod runner;
+pub mod teams;
+pub mod ssh_keys;
+pub mod secrets;

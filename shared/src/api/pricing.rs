@@ -6,9 +6,6 @@ use crate::error::ApiError;
 use crate::http::{Call, Reply};
 
 pub async fn pricing(call: Call) -> Result<Reply, ApiError> {
-    if !call.sub_path.is_empty() {
-        return Err(ApiError::NotFound("No such function".into()));
-    }
     let prices = Db::new(&call.config).rpc(&db::Pricing {}, Who::User(call.config.anon_key.expose())).await?;
     Ok(Reply::ok(prices))
 }

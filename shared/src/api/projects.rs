@@ -21,6 +21,9 @@ struct NewProject {
     name: ProjectName,
     #[serde(default)]
     description: Option<ProjectDescription>,
+    /// A team of the caller's (API.md §7): its members see the project.
+    #[serde(default)]
+    team_id: Option<Uuid>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +69,7 @@ async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let args = db::CreateProject {
         name: body.name.as_ref().to_string(),
         description: body.description.as_ref().and_then(ProjectDescription::stored).map(str::to_string),
+        team_id: body.team_id,
     };
     let project = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     Ok(Reply::created(project))
@@ -124,6 +128,7 @@ mod tests {
         assert_eq!(err(r#"{"name":"a","description":5}"#), "description");
         assert_eq!(err(&format!(r#"{{"name":"a","description":"{}"}}"#, "x".repeat(1001))), "description");
         assert_eq!(err(r#"{"name":"a","ownerId":"x"}"#), "ownerId");
+        assert_eq!(err(r#"{"name":"a","teamId":"x"}"#), "teamId");
         let ok = parse_json::<NewProject>(br#"{"name":" Shop ","description":null}"#).ok().unwrap();
         assert_eq!(ok.name.as_ref(), "Shop");
         assert!(ok.description.is_none());

@@ -84,7 +84,9 @@ rpc! {
         project_id: Option<Uuid>,
         configuration: Value,
         ssh_public_key: Option<String>,
+        ssh_key_ids: Option<Vec<Uuid>>,
         idempotency_key: Option<String>,
+        team_id: Option<Uuid>,
     }
 }
 
@@ -93,13 +95,24 @@ rpc! {
     MachineAction => "hangar_machine_action" -> Transition { machine_id: Uuid, action: Action }
 }
 
+/// What update-machine answers: the machine, and the authorize_keys job of a running
+/// machine whose SSH keys changed (handed to the runner, never shown to the caller).
+#[derive(Deserialize)]
+pub(crate) struct Updated {
+    pub machine: Value,
+    #[serde(default)]
+    pub delivery: Option<Delivery>,
+}
+
 rpc! {
-    /// `update-machine`: name and project any time, tier only while stopped.
-    UpdateMachine => "hangar_update_machine" -> Value {
+    /// `update-machine`: name and project any time, tier only while stopped, SSH keys
+    /// (an authorize_keys job while running; refused while on the way to a status).
+    UpdateMachine => "hangar_update_machine" -> Updated {
         machine_id: Uuid,
         name: SqlPatch,
         project_id: SqlPatch,
         tier: SqlPatch,
+        ssh_key_ids: SqlPatch,
     }
 }
 
@@ -111,10 +124,11 @@ pub(crate) struct Page {
 }
 
 rpc! {
-    /// `get-user-machines`: keyset pages, newest first.
+    /// `get-user-machines`: keyset pages, newest first (own machines and the teams').
     ListMachines => "hangar_list_machines" -> Page {
         status: Option<String>,
         project_id: Option<Uuid>,
+        team_id: Option<Uuid>,
         limit: i64,
         cursor_ts: Option<String>,
         cursor_id: Option<Uuid>,

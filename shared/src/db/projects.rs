@@ -19,8 +19,8 @@ rpc! {
 }
 
 rpc! {
-    /// `projects` POST (makes a Supabase Auth caller's account first).
-    CreateProject => "hangar_create_project" -> Value { name: String, description: Option<String> }
+    /// `projects` POST (makes a Supabase Auth caller's account first), maybe in a team.
+    CreateProject => "hangar_create_project" -> Value { name: String, description: Option<String>, team_id: Option<Uuid> }
 }
 
 rpc! {

@@ -15,19 +15,33 @@ pub fn allowed_origin(origins: &Origins, request_origin: Option<&str>) -> Option
     }
 }
 
-/// Headers every response carries (errors included).
+/// Headers every response carries (errors included): `fixed_headers` and the echoed
+/// origin, as the tests check them (`serve` sends the two parts separately).
+#[cfg(test)]
 pub fn response_headers(origins: &Origins, request_origin: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut headers = vec![
-        ("Access-Control-Allow-Headers", ALLOW_HEADERS.to_string()),
-        ("Access-Control-Expose-Headers", EXPOSE_HEADERS.to_string()),
-    ];
-    if let Some(origin) = allowed_origin(origins, request_origin) {
+    let mut headers: Vec<(&'static str, String)> = fixed_headers(origins).iter().map(|(k, v)| (*k, v.to_string())).collect();
+    if let Some(origin) = echoed_origin(origins, request_origin) {
         headers.push(("Access-Control-Allow-Origin", origin));
     }
-    if matches!(origins, Origins::List(_)) {
-        headers.push(("Vary", "Origin".to_string()));
-    }
     headers
+}
+
+/// The part of `response_headers` that depends only on the configuration (`serve` keeps
+/// it in a template per isolate).
+pub fn fixed_headers(origins: &Origins) -> [(&'static str, &'static str); 3] {
+    let third = match origins {
+        Origins::Any => ("Access-Control-Allow-Origin", "*"),
+        Origins::List(_) => ("Vary", "Origin"),
+    };
+    [("Access-Control-Allow-Headers", ALLOW_HEADERS), ("Access-Control-Expose-Headers", EXPOSE_HEADERS), third]
+}
+
+/// The part that depends on the request: a listed origin, echoed.
+pub fn echoed_origin(origins: &Origins, request_origin: Option<&str>) -> Option<String> {
+    match origins {
+        Origins::Any => None,
+        Origins::List(_) => allowed_origin(origins, request_origin),
+    }
 }
 
 /// The `Allow` / `Access-Control-Allow-Methods` value: the function's methods and OPTIONS.

@@ -8,6 +8,8 @@ use crate::http::Call;
 use crate::error::ApiError;
 use crate::log;
 use crate::auth::refresh;
+use crate::crypto;
+use std::collections::BTreeMap;
 use protocol::signing;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -32,6 +34,9 @@ pub enum Delivered {
 pub struct Delivery {
     pub job_id: Uuid,
     pub payload: String,
+    /// Secrets are in scope (create and deploy only): `hangar_job_secrets` has some to open.
+    #[serde(default)]
+    pub secrets: bool,
 }
 
 /// Hands a job that a request made to the runner, after the response has gone: the job
@@ -48,7 +53,7 @@ pub(crate) fn hand_over(call: &Call, delivery: Option<Delivery>) {
 /// Sends one job and records the result. Errors are logged, not returned: the job stays
 /// in the outbox either way, and a payload that cannot be sent counts a failed attempt.
 pub async fn deliver(config: Config, delivery: Delivery, request_id: String) -> Delivered {
-    let outcome = match try_deliver(&config, &delivery).await {
+    let outcome = match try_deliver(&config, &delivery, &request_id).await {
         Ok(outcome) => Ok(outcome),
         Err(e) => {
             log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery", "job_id": delivery.job_id,
@@ -66,7 +71,7 @@ pub async fn deliver(config: Config, delivery: Delivery, request_id: String) -> 
     })
 }
 
-async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, ApiError> {
+async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> Result<Delivered, ApiError> {
     let (Some(url), Some(functions_url)) = (config.runner_url.as_deref(), config.functions_url.as_deref()) else {
         // Without a runner the job waits in the outbox; the scheduler sends it later.
         return Ok(Delivered::NotConfigured);
@@ -83,6 +88,20 @@ async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, 
     } else {
         None
     };
+    // Create and deploy carry the machine's secrets, opened here, just before signing (only
+    // when SQL says there are some: no extra round trip otherwise). One that does not open
+    // fails this attempt under its own reason (the log names its id).
+    if delivery.secrets && matches!(body.get("action").and_then(Value::as_str), Some("create" | "deploy")) {
+        match open_secrets(config, delivery.job_id).await? {
+            Ok(secrets) => body["secrets"] = json!(secrets),
+            Err(e) => {
+                log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery", "job_id": delivery.job_id,
+                    "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
+                record(config, delivery.job_id, false, Some(SECRET_REFUSED.into()), None).await?;
+                return Ok(Delivered::Refused);
+            }
+        }
+    }
     // The runner reads exactly this contract; a payload that breaks it is not sent (it
     // counts a failed attempt, as one that cannot be decoded).
     let webhook: protocol::payload::Webhook = serde_json::from_value(body)
@@ -98,6 +117,31 @@ async fn try_deliver(config: &Config, delivery: &Delivery) -> Result<Delivered, 
     };
     record(config, delivery.job_id, ok, error, if ok { agent } else { None }).await?;
     Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
+}
+
+/// The job error of an attempt whose secrets did not open (users read it: no detail).
+pub const SECRET_REFUSED: &str = "a secret in scope could not be decrypted (wrong SECRETS_KEY, or a ciphertext not of its row)";
+
+/// The secrets in scope of a create or deploy job, `NAME → value`: the outer error is the
+/// database's, the inner one a secret that does not open (`crypto::open`'s reason, which
+/// names the secret's id and never its value). No secrets: no key needed.
+async fn open_secrets(config: &Config, job_id: Uuid) -> Result<Result<BTreeMap<String, String>, ApiError>, ApiError> {
+    let sealed = Db::new(config).rpc(&db::JobSecrets { job_id }, Who::Service).await?;
+    if sealed.is_empty() {
+        return Ok(Ok(BTreeMap::new()));
+    }
+    let ring = match config.secrets_keys() {
+        Ok(ring) => ring,
+        Err(e) => return Ok(Err(e)),
+    };
+    let mut open = BTreeMap::new();
+    for s in sealed {
+        match crypto::open(&ring, s.id, &s.sealed).await {
+            Ok(value) => open.insert(s.name, value),
+            Err(e) => return Ok(Err(e)),
+        };
+    }
+    Ok(Ok(open))
 }
 
 /// One SQL call: the job is delivered, or back in the queue with back-off, or failed.

@@ -3,6 +3,7 @@
 //! what is due.
 pub(crate) mod callback;
 pub(crate) mod deliver;
+pub(crate) mod rotation;
 pub(crate) mod scheduler;
 
 pub(crate) use deliver::{hand_over, Delivery};

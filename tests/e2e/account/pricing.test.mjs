@@ -41,13 +41,14 @@ test('the prices are the tiers table\'s (what the balance checks use)', async ()
     table.map((r) => [r.id, Number(r.price_per_month_cents), Number(r.price_per_hour_cents), r.memory_mb, r.disk_gb, Number(r.cpu)]));
 });
 
-test('the same answer with any token; POST is 405; a sub-path is 404; OPTIONS is 204', async () => {
+test('the same answer with any token and over POST (a read, API.md §1); DELETE is 405; a sub-path is 404; OPTIONS is 204', async () => {
   const anon = ok(await fn('get-pricing'));
   const user = await signIn();
   assert.deepEqual(ok(await fn('get-pricing', { token: user.accessToken })), anon);
   assert.deepEqual(ok(await fn('get-pricing', { token: supabaseUser().accessToken })), anon);
   assert.deepEqual(ok(await fn('get-pricing', { token: env.SUPABASE_ANON_KEY })), anon);
-  fails(await fn('get-pricing', { body: {} }), 405, 'method_not_allowed');
+  assert.deepEqual(ok(await fn('get-pricing', { body: {} })), anon);
+  fails(await fn('get-pricing', { method: 'DELETE' }), 405, 'method_not_allowed');
   fails(await fn('get-pricing/dev.small'), 404, 'not_found');
   const pre = await fn('get-pricing', { method: 'OPTIONS', headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'GET' } });
   assert.equal(pre.status, 204);

@@ -4,7 +4,8 @@
 //   (b) every log line of the run: the functions (workerd), postrust, the runner, Postgres,
 //       and the reports the runner set aside (RUNNER_WORKDIR/rejected),
 //   (c) what users can read back later: stored events and job outcomes,
-// for the JWT secret, the service-role key, the runner secret, every refresh token the suite
+// for the JWT secret, the service-role key, the runner secret, the secrets keys, every stored
+// secret value (tests/e2e/secrets mark theirs), every refresh token the suite
 // was issued (allowed only in the one response that issued it) and every agent token the
 // runner received (allowed nowhere: only in the runner's own journal, which is not scanned).
 import { test } from 'node:test';
@@ -16,6 +17,7 @@ import { env } from '../lib/env.mjs';
 import { fn, ok, signIn, RECORD_DIR, RESPONSES_FILE, AGENT_TOKENS_FILE, recordsFlushed } from '../lib/api.mjs';
 import { createMachine, sql } from '../lib/machines.mjs';
 import { waitForStatus } from '../lib/runner.mjs';
+import { VALUE_MARKER } from '../lib/secrets.mjs';
 
 const log = (...a) => console.log('[secrets]', ...a);
 const B64URL = /^[A-Za-z0-9_-]+$/;
@@ -77,16 +79,19 @@ async function tableRows(select) {
 /** The configured secrets, and the forms a careless log line would hold them in. */
 function configSecrets() {
   const out = [];
-  for (const name of ['SUPABASE_JWT_SECRET', 'SUPABASE_SERVICE_ROLE_KEY', 'RUNNER_SECRET', 'SECRETS_KEY']) {
+  for (const name of ['SUPABASE_JWT_SECRET', 'SUPABASE_SERVICE_ROLE_KEY', 'RUNNER_SECRET', 'SECRETS_KEY', 'SECRETS_KEY_PREVIOUS']) {
     const v = env[name];
     if (!v) {
-      assert.ok(name === 'SECRETS_KEY', `${name} is not in stack.env`);
+      assert.ok(name === 'SECRETS_KEY_PREVIOUS', `${name} is not in stack.env`);
       continue;
     }
     out.push({ kind: name, value: v });
     out.push({ kind: `${name} (base64)`, value: Buffer.from(v).toString('base64').replace(/=+$/, '') });
     out.push({ kind: `${name} (hex)`, value: Buffer.from(v).toString('hex') });
   }
+  // The secret values the suite stored (tests/e2e/secrets): each starts with this marker,
+  // and none may appear anywhere scanned (only the runner's journal holds them).
+  out.push({ kind: 'a stored secret value', value: VALUE_MARKER });
   // The service-role key's signature alone identifies it.
   const sig = env.SUPABASE_SERVICE_ROLE_KEY?.split('.')[2];
   if (sig) out.push({ kind: 'SUPABASE_SERVICE_ROLE_KEY (signature)', value: sig });

@@ -821,6 +821,19 @@ export function problems(req, res) {
     if (req.body && req.body.length > 64 * 1024) out.push(`accepted (${status}) a ${req.body.length} B body (limit 64 KiB)`);
   }
   if (req.method === 'HEAD') return out;
+  // docs answers its document (OpenAPI JSON, or the HTML page) rather than an envelope
+  // when it succeeds; its errors are envelopes like everyone's.
+  // (A path such as `docs/../health` reaches another function: its answer is checked as usual.)
+  if (req.fn === 'docs' && status === 200) {
+    const ct = headers.get('content-type') ?? '';
+    if (/^text\/html\b/i.test(ct)) return text.includes('<html') ? out : [...out, 'docs HTML without <html'];
+    let doc = null;
+    try { doc = JSON.parse(text); } catch { /* checked below */ }
+    if (doc && typeof doc.openapi === 'string') {
+      if (!/^3\.1\./.test(doc.openapi)) out.push('docs JSON is not an OpenAPI 3.1 document');
+      return out;
+    }
+  }
   if (status === 204) {
     if (text !== '') out.push(`204 with a body: ${text.slice(0, 80)}`);
     return out;

@@ -20,7 +20,7 @@ export const newProject = async (user, body = {}) => ok(await projects(user, { b
 
 const isDate = (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 
-export const PROJECT_KEYS = ['id', 'name', 'description', 'machineCount', 'createdAt', 'updatedAt'];
+export const PROJECT_KEYS = ['id', 'name', 'description', 'teamId', 'machineCount', 'createdAt', 'updatedAt'];
 
 /** The Project shape of API.md §4 (plus `machines` for a read of one project). */
 export function assertProject(p, { withMachines = false } = {}) {

@@ -1,7 +1,7 @@
 // log-machine-event and get-logs / get-recent-logs (API.md §3); recentEvents of get-machine-status.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fn, ok, fails, signIn } from '../lib/api.mjs';
+import { fn, ok, fails, signIn, show } from '../lib/api.mjs';
 import { createMachine, getStatus, eventsOf, counts, assertEvent, assertNewestFirst } from '../lib/machines.mjs';
 import { stopRunner, startRunner } from '../lib/runner.mjs';
 
@@ -33,6 +33,23 @@ test('log-machine-event → 201 Event with source "user"', async () => {
   assert.equal(row.source, 'user');
   assert.equal(row.level, 'warn');
   logged.push(e);
+});
+
+test('log-machine-event: details is any JSON value (API.md §3: a seed sends a plain string), stored as given', async () => {
+  for (const details of ['Event description', 42, [1, 'two', { three: 3 }], true, { nested: { a: [1] } }]) {
+    const e = assertEvent(ok(await logEvent({ eventType: 'seed.note', details }), 201));
+    assert.deepEqual(e.details, details);
+    const [row] = (await eventsOf(m.id)).filter((r) => r.id === e.id);
+    assert.deepEqual(row.details, details, 'stored as given');
+    logged.push(e);
+  }
+  const e = assertEvent(ok(await logEvent({ eventType: 'seed.note', details: null }), 201));
+  assert.equal(e.details, null);
+  logged.push(e);
+  const big = 'x'.repeat(16 * 1024);
+  const res = await logEvent({ eventType: 'seed.note', details: big });
+  assert.equal(res.status, 400, show(res));
+  assert.equal(res.json.details.field, 'details');
 });
 
 test('log-machine-event: level defaults to info', async () => {

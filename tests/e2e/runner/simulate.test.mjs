@@ -166,6 +166,18 @@ test('deploy-protocol: a 64-character name of letters, digits and ._- is accepte
   assert.deepEqual(d.settings, {}, 'settings omitted → the column default {}');
 });
 
+test('deploy-protocol: a name with spaces ("My Protocol", API.md §3) is deployed; spaces at either end, or in the version, are 400', { timeout: 30000 }, async () => {
+  assert.ok(target, 'the running machine of the previous tests');
+  const data = ok(await deploy(user, { machineId: target.id, protocolConfig: { name: 'My Protocol', version: '1.0' } }), 202);
+  const job = await waitForJob(user, data.job.id);
+  assert.equal(job.status, 'succeeded', JSON.stringify(job));
+  assert.deepEqual(job.result, { protocol: 'My Protocol', version: '1.0', status: 'deployed' });
+  for (const [protocolConfig, field] of [[{ name: ' lead', version: '1' }, 'protocolConfig.name'], [{ name: 'trail ', version: '1' }, 'protocolConfig.name'],
+    [{ name: '. dot', version: '1' }, 'protocolConfig.name'], [{ name: 'ok', version: '1 0' }, 'protocolConfig.version']]) {
+    fails(await deploy(user, { machineId: target.id, protocolConfig }), 400, 'validation_error', field);
+  }
+});
+
 test('send-command → 202, the job\'s result holds exitCode, stdout and stderr', { timeout: 30000 }, async () => {
   assert.ok(target, 'the running machine');
   const data = ok(await command(user, { machineId: target.id, command: 'uptime', args: ['-p', 'two words'], timeoutSec: 30 }), 202);
@@ -209,7 +221,7 @@ test('deploy-protocol and send-command: body validation → 400 naming the field
   fails(await d({ protocolConfig: { name: 'geth', version: '1' } }), 400, 'validation_error', 'machineId');
   fails(await d({ machineId: 'nope', protocolConfig: { name: 'geth', version: '1' } }), 400, 'validation_error', 'machineId');
   fails(await d(pc({ name: '' })), 400, 'validation_error', 'protocolConfig.name');
-  fails(await d(pc({ name: 'has space' })), 400, 'validation_error', 'protocolConfig.name');
+  fails(await d(pc({ name: ' leading space' })), 400, 'validation_error', 'protocolConfig.name');
   fails(await d(pc({ name: '../etc' })), 400, 'validation_error', 'protocolConfig.name');
   fails(await d(pc({ name: 'n'.repeat(65) })), 400, 'validation_error', 'protocolConfig.name');
   fails(await d(pc({ name: 7 })), 400, 'validation_error', 'protocolConfig.name');

@@ -16,8 +16,11 @@ import {
   getJob, logsOf, jobRow,
 } from '../lib/runner.mjs';
 
+// The runner's own public key: every machine gets it (terraform variable runner_ssh_public_key).
+const RUNNER_KEY = sshPublicKey('runner@hangar');
+
 const CONTRACT = [
-  'machine_id', 'name', 'cpu', 'memory_mb', 'disk_gb', 'region', 'image', 'ssh_public_key', 'agent_token',
+  'machine_id', 'name', 'cpu', 'memory_mb', 'disk_gb', 'region', 'image', 'ssh_authorized_keys', 'runner_ssh_public_key', 'agent_token',
   'functions_url', 'power_state', 'ports',
 ];
 
@@ -102,6 +105,7 @@ before(async () => {
     RUNNER_WORKDIR: workdir,
     RUNNER_SIMULATE: 'false',
     RUNNER_LOG_FLUSH_MS: '200',
+    RUNNER_SSH_PUBLIC_KEY: RUNNER_KEY,
   });
   const health = await (await fetch(`${runner.url}health`)).json();
   assert.equal(health.mode, 'terraform', `our runner is in Terraform mode: ${JSON.stringify(health)}`);
@@ -180,7 +184,8 @@ test('create: init, apply, output → the machine is running with the Terraform 
     disk_gb: 10,
     region: 'us-east-1',
     image: 'ubuntu-22.04',
-    ssh_public_key: key,
+    ssh_authorized_keys: [key],
+    runner_ssh_public_key: RUNNER_KEY,
     agent_token: agentToken,
     functions_url: env.FUNCTIONS_URL,
     power_state: 'running',

@@ -19,11 +19,11 @@ const MODULES = ['aws', 'gcp', 'azure'];
 
 const CONTRACT_VARIABLES = [
   'machine_id', 'name', 'cpu', 'memory_mb', 'disk_gb', 'region', 'image',
-  'ssh_public_key', 'agent_token', 'functions_url', 'power_state', 'ports',
+  'ssh_authorized_keys', 'runner_ssh_public_key', 'agent_token', 'functions_url', 'power_state', 'ports',
 ];
 const VARIABLE_TYPES = {
   machine_id: 'string', name: 'string', cpu: 'number', memory_mb: 'number', disk_gb: 'number',
-  region: 'string', image: 'string', ssh_public_key: 'string', agent_token: 'string',
+  region: 'string', image: 'string', ssh_authorized_keys: 'list(string)', runner_ssh_public_key: 'string', agent_token: 'string',
   functions_url: 'string', power_state: 'string', ports: 'list(number)',
 };
 const CONTRACT_OUTPUTS = ['instance_id', 'ip_address'];
@@ -41,7 +41,11 @@ const INSTANCE_RESOURCE = {
   gcp: ['google_compute_instance', 'this'],
   azure: ['azurerm_linux_virtual_machine', 'this'],
 };
-const TEMPLATE_VARS = ['ssh_public_key', 'agent_token', 'functions_url'];
+const TEMPLATE_VARS = ['ssh_authorized_keys', 'agent_token', 'functions_url'];
+// What each module passes the template: the keys as one local (the machine's, then the runner's).
+const TEMPLATE_SOURCES = { ssh_authorized_keys: 'local\\.authorized_keys', agent_token: 'var\\.agent_token', functions_url: 'var\\.functions_url' };
+const AUTHORIZED_KEYS_LOCAL =
+  '${distinct(compact([for k in concat(var.ssh_authorized_keys, [var.runner_ssh_public_key]) : trimspace(k)]))}';
 
 // The image names of the runner's default allowlist, and what each module maps them to.
 const IMAGE_NAMES = ['ubuntu-22.04', 'ubuntu-24.04', 'debian-12'];
@@ -135,10 +139,11 @@ for (const mod of MODULES) {
       assert.ok(String(m.variable[name].description ?? '').length > 0, `${mod}: variable ${name} has a description`);
     }
     assert.equal(m.variable.agent_token.sensitive, true, 'agent_token is sensitive');
-    assert.equal(m.variable.ssh_public_key.default, '', 'ssh_public_key defaults to ""');
+    assert.deepEqual(m.variable.ssh_authorized_keys.default, [], 'ssh_authorized_keys defaults to []');
+    assert.equal(m.variable.runner_ssh_public_key.default, '', 'runner_ssh_public_key defaults to ""');
     assert.equal(m.variable.power_state.default, 'running', 'power_state defaults to "running"');
     assert.deepEqual(m.variable.ports.default, [], 'ports defaults to []');
-    for (const name of CONTRACT_VARIABLES.filter((n) => !['ssh_public_key', 'power_state', 'ports'].includes(n))) {
+    for (const name of CONTRACT_VARIABLES.filter((n) => !['ssh_authorized_keys', 'runner_ssh_public_key', 'power_state', 'ports'].includes(n))) {
       assert.ok(!('default' in m.variable[name]), `${mod}: ${name} is required (no default)`);
     }
   });
@@ -198,7 +203,8 @@ for (const mod of MODULES) {
     const m = await loadModule(mod);
     const cloudInit = String(m.locals.cloud_init ?? '');
     assert.match(cloudInit, /templatefile\("\$\{path\.module\}\/\.\.\/agent\/cloud-init\.yaml\.tftpl"/);
-    for (const v of TEMPLATE_VARS) assert.match(cloudInit, new RegExp(`${v}\\s*=\\s*var\\.${v}`), `template var ${v}`);
+    for (const v of TEMPLATE_VARS) assert.match(cloudInit, new RegExp(`${v}\\s*=\\s*${TEMPLATE_SOURCES[v]}\\b`), `template var ${v}`);
+    assert.equal(m.locals.authorized_keys, AUTHORIZED_KEYS_LOCAL, `${mod}: the user hangar's keys are the machine's, then the runner's, each once`);
     const tagSource = JSON.stringify(mod === 'gcp' ? m.locals.labels : m.locals.tags);
     assert.match(tagSource, /"hangar-machine-id":"\$\{var\.machine_id\}"/, 'hangar-machine-id tag/label');
     assert.match(tagSource, mod === 'gcp' ? /"name":"\$\{.*var\.name/ : /"Name":"\$\{var\.name\}"/, 'Name tag/label');
@@ -430,8 +436,7 @@ test('cloud-init template exists and is a #cloud-config for the user hangar', as
   const text = await template();
   assert.ok(text.startsWith('#cloud-config\n'), 'starts with #cloud-config');
   assert.match(text, /- name: hangar\n/);
-  assert.match(text, /ssh_authorized_keys:/);
-  assert.match(text, /\$\{jsonencode\(trimspace\(ssh_public_key\)\)\}/);
+  assert.match(text, /^ {4}ssh_authorized_keys: \$\{jsonencode\(ssh_authorized_keys\)\}$/m, 'the keys as one JSON (so YAML) list');
 });
 
 test('cloud-init template only interpolates its three inputs (shell ${...} is escaped as $${...})', async () => {
@@ -444,9 +449,7 @@ test('cloud-init template only interpolates its three inputs (shell ${...} is es
     for (const id of idents) assert.ok(known.has(id), `unexpected identifier ${id} in \${${expr}}`);
   }
   for (const v of TEMPLATE_VARS) assert.ok(found.some((e) => e.includes(v)), `uses ${v}`);
-  for (const d of text.matchAll(/%\{([^}]*)\}/g)) {
-    assert.match(d[1], /^\s*(if trimspace\(ssh_public_key\) != ""|endif)\s*~?$/, `directive %{${d[1]}}`);
-  }
+  assert.doesNotMatch(text, /%\{/, 'no template directives');
   assert.deepEqual(interpolations(writeFileContent(text, '/usr/local/bin/hangar-agent')), [],
     'the agent script has no Terraform interpolation');
   assert.doesNotMatch(writeFileContent(text, '/usr/local/bin/hangar-agent'), /%\{/, 'nor a template directive');
@@ -547,4 +550,108 @@ test('the agent posts one sample to record-metrics with the bearer token', { ski
       assert.ok(Number.isInteger(sample[k]) && sample[k] >= 0, `${k}=${sample[k]} is a byte count`);
     }
   }
+});
+
+// ---- the SSH keys, rendered by Terraform itself (API.md §7) ----
+
+// Key lines made with ssh-keygen (a comment with quotes and a #, which YAML must keep),
+// the runner's own, and the start of an RSA one.
+const KEY_ED = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICXVaRhGv3TRk5safvYVwCoG1++iGTl/TukFbUNPNyRD alice@laptop';
+const KEY_ECDSA = 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBJxCdYSXE1I9UeEUYQqizKFq5zkMpx/VCTv9xxDR1ImGN7vDbxga+qTPa+M1TQ6xMsPKeFQio6LyCtFbkL+wGWc= bob "quoted" #1';
+const KEY_RUNNER = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILnnI//SmrrXeOWlmeEVLoSpWFpuzIXwS9+74gz1/RRh runner@hangar';
+const KEY_RSA_PREFIX = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQAB';
+
+const terraformBin = process.env.TERRAFORM_BIN
+  || ['terraform', 'tofu'].find((b) => spawnSync(b, ['version'], { encoding: 'utf8' }).status === 0);
+
+/** `terraform <args>` in `dir`; { status, stdout, stderr }. */
+function tf(dir, ...args) {
+  return spawnSync(terraformBin, [`-chdir=${dir}`, ...args], {
+    encoding: 'utf8', env: { ...process.env, TF_IN_AUTOMATION: '1', CHECKPOINT_DISABLE: '1', TF_INPUT: '0' },
+  });
+}
+
+/**
+ * A root module holding exactly what a module uses to render its cloud-init: its key
+ * variables (type, default and validation as parsed from variables.tf), its
+ * `authorized_keys` (and, on Azure, `rsa_keys`) local, and its `cloud_init` local pointed
+ * at the real template. No provider, so `init` needs no network.
+ */
+async function renderRoot(mod) {
+  const m = await loadModule(mod);
+  const bare = (v) => Object.fromEntries(Object.entries(v).filter(([k]) => k !== 'description')
+    .map(([k, x]) => [k, k === 'type' ? typeOf({ type: x }) : x]));
+  const dir = await mkdtemp(path.join(os.tmpdir(), `hangar-keys-${mod}-`));
+  const locals = { authorized_keys: m.locals.authorized_keys, cloud_init: m.locals.cloud_init.replace('${path.module}/../agent/cloud-init.yaml.tftpl', TEMPLATE) };
+  const output = { cloud_init: { value: '${local.cloud_init}', sensitive: true } };
+  if (m.locals.rsa_keys) {
+    locals.rsa_keys = m.locals.rsa_keys;
+    output.rsa_keys = { value: '${local.rsa_keys}' };
+  }
+  const root = {
+    variable: Object.fromEntries(['ssh_authorized_keys', 'runner_ssh_public_key', 'agent_token', 'functions_url'].map((v) => [v, bare(m.variable[v])])),
+    locals,
+    output,
+  };
+  await writeFile(path.join(dir, 'main.tf.json'), JSON.stringify(root, null, 2));
+  const init = tf(dir, 'init', '-input=false', '-no-color');
+  assert.equal(init.status, 0, `${mod}: terraform init: ${init.stderr}`);
+  return dir;
+}
+
+/** Applies the root with `vars`; the rendered cloud-init and outputs, or the failure. */
+async function render(dir, vars) {
+  await writeFile(path.join(dir, 'terraform.tfvars.json'), JSON.stringify(vars));
+  const apply = tf(dir, 'apply', '-auto-approve', '-input=false', '-no-color');
+  if (apply.status !== 0) return { error: apply.stderr + apply.stdout };
+  const out = JSON.parse(tf(dir, 'output', '-json').stdout);
+  return { cloudInit: out.cloud_init.value, rsaKeys: out.rsa_keys?.value };
+}
+
+const keysLine = (cloudInit) => {
+  const line = cloudInit.split('\n').find((l) => l.startsWith('    ssh_authorized_keys: '));
+  assert.ok(line, `an ssh_authorized_keys line for the user hangar in:\n${cloudInit.slice(0, 600)}`);
+  return JSON.parse(line.slice('    ssh_authorized_keys: '.length));
+};
+
+for (const mod of MODULES) {
+  test(`${mod}: Terraform renders the machine's keys, then the runner's, each once, trimmed`, { skip: !terraformBin && 'no terraform binary' }, async (t) => {
+    const dir = await renderRoot(mod);
+    t.after(() => rm(dir, { recursive: true, force: true }));
+    const base = { agent_token: 'tok', functions_url: 'https://fn.example' };
+
+    const r = await render(dir, { ...base, ssh_authorized_keys: [`  ${KEY_ED} `, KEY_ECDSA, KEY_ED], runner_ssh_public_key: `${KEY_RUNNER}\n` });
+    assert.ok(!r.error, r.error);
+    assert.ok(r.cloudInit.startsWith('#cloud-config\n'));
+    assert.deepEqual(keysLine(r.cloudInit), [KEY_ED, KEY_ECDSA, KEY_RUNNER]);
+    assert.match(r.cloudInit, /^- name: hangar$|^ {2}- name: hangar$/m);
+
+    // None at all: an empty list (cloud-init installs nothing), not a broken document.
+    const none = await render(dir, { ...base });
+    assert.deepEqual(keysLine(none.cloudInit), []);
+    // Only the runner's.
+    assert.deepEqual(keysLine((await render(dir, { ...base, runner_ssh_public_key: KEY_RUNNER })).cloudInit), [KEY_RUNNER]);
+
+    if (mod === 'azure') {
+      // Azure's admin key is the first RSA key there is (else a generated placeholder).
+      assert.deepEqual(r.rsaKeys, []);
+      const rsa = `${KEY_RSA_PREFIX}AAABAQC7 carol`;
+      const withRsa = await render(dir, { ...base, ssh_authorized_keys: [KEY_ED, rsa], runner_ssh_public_key: KEY_RUNNER });
+      assert.deepEqual(withRsa.rsaKeys, [rsa]);
+    }
+
+    // A key line that is not one (a second line smuggled in, an option prefix) is refused.
+    for (const bad of [`${KEY_ED}\nssh-ed25519 AAAAC3Nza evil`, `command="sh" ${KEY_ED}`, 'ssh-dss AAAAB3NzaC1kc3M=']) {
+      const refused = await render(dir, { ...base, ssh_authorized_keys: [bad] });
+      assert.match(refused.error ?? '', /ssh_authorized_keys must list/, `${mod} refuses ${JSON.stringify(bad)}`);
+    }
+  });
+}
+
+test('azure: the admin key is the first RSA key of the authorized keys, else a generated one', async () => {
+  const m = await loadModule('azure');
+  assert.equal(m.locals.rsa_keys, '${[for k in local.authorized_keys : k if startswith(k, "ssh-rsa ")]}');
+  assert.equal(m.locals.admin_key, '${local.user_key_is_rsa ? local.rsa_keys[0] : tls_private_key.placeholder[0].public_key_openssh}');
+  assert.equal(m.resource.tls_private_key.placeholder.count, '${local.user_key_is_rsa ? 0 : 1}');
+  assert.equal(m.resource.azurerm_linux_virtual_machine.this.admin_ssh_key[0].public_key, '${local.admin_key}');
 });

@@ -1,0 +1,40 @@
+//! The name of an SSH key on an account (`ssh-keys` POST): trimmed, 1–64 characters, no
+//! control characters ("laptop", "CI deploy key"); the table checks the same.
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct SshKeyName(String);
+
+impl SshKeyName {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let name = raw.trim();
+        if name.is_empty() || name.chars().count() > 64 {
+            return Err("must be 1 to 64 characters".into());
+        }
+        if name.chars().any(char::is_control) {
+            return Err("must not contain control characters".into());
+        }
+        Ok(SshKeyName(name.to_string()))
+    }
+}
+
+super::string_type!(SshKeyName);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trimmed_and_kept() {
+        assert_eq!(SshKeyName::parse("  my laptop ").unwrap().as_ref(), "my laptop");
+        assert!(SshKeyName::parse(&"é".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn refused() {
+        for bad in ["", "  ", "a\nb", "a\tb", &"x".repeat(65)] {
+            assert!(SshKeyName::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}
