@@ -77,6 +77,19 @@ pub(crate) use tier::Tier;
 pub(crate) use timeout_sec::TimeoutSec;
 pub(crate) use word::Word;
 
+/// The rule of a name people give things (a project, a team, an SSH key): trimmed, 1 to
+/// `max` characters of any script, no control characters.
+fn trimmed_name(raw: &str, max: usize) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() || name.chars().count() > max {
+        return Err(format!("must be 1 to {max} characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(name.to_string())
+}
+
 /// `AsRef<str>` and `TryFrom<String>` (through `parse`) for a string newtype.
 macro_rules! string_type {
     ($name:ident) => {

@@ -9,14 +9,7 @@ pub(crate) struct ProjectName(String);
 
 impl ProjectName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let name = raw.trim();
-        if name.is_empty() || name.chars().count() > 63 {
-            return Err("must be 1 to 63 characters".into());
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(ProjectName(name.to_string()))
+        super::trimmed_name(raw, 63).map(ProjectName)
     }
 }
 

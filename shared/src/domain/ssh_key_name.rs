@@ -8,14 +8,7 @@ pub(crate) struct SshKeyName(String);
 
 impl SshKeyName {
     pub fn parse(raw: &str) -> Result<Self, String> {
-        let name = raw.trim();
-        if name.is_empty() || name.chars().count() > 64 {
-            return Err("must be 1 to 64 characters".into());
-        }
-        if name.chars().any(char::is_control) {
-            return Err("must not contain control characters".into());
-        }
-        Ok(SshKeyName(name.to_string()))
+        super::trimmed_name(raw, 64).map(SshKeyName)
     }
 }
 
