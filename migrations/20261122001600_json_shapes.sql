@@ -130,18 +130,14 @@ language sql stable set search_path = '' as $$
 $$;
 revoke all on function private.delivery_json(public.jobs) from public, anon, authenticated;
 
--- Whether a create or deploy job has secrets in scope (the owner's account-wide ones, its
--- project's, its machine's): the Worker fetches and opens them (hangar_job_secrets) only
+-- Whether a create or deploy job has secrets in scope (private.secrets_in_scope, with
+-- the secrets): the Worker fetches and opens them (hangar_job_secrets) only
 -- then, so a delivery without secrets costs no extra round trip. PL/pgSQL: the secrets
 -- table comes later in name order (a SQL body is checked at creation).
 create or replace function private.job_has_secrets(j public.jobs) returns boolean
 language plpgsql stable set search_path = '' as $$
 begin
-  return j.action in ('create', 'deploy') and exists (
-    select 1 from public.machines m join public.secrets s
-      on (s.account_id = m.owner_id and s.project_id is null and s.machine_id is null)
-      or s.project_id = m.project_id or s.machine_id = m.id
-    where m.id = j.machine_id);
+  return j.action in ('create', 'deploy') and exists (select 1 from private.secrets_in_scope(j.machine_id));
 end $$;
 revoke all on function private.job_has_secrets(public.jobs) from public, anon, authenticated;
 

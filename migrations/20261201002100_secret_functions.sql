@@ -129,22 +129,30 @@ end $$;
 revoke all on function public.hangar_delete_secret(uuid) from public, anon;
 grant execute on function public.hangar_delete_secret(uuid) to authenticated, service_role;
 
+-- The secrets in scope of a machine, each with its rank (0 the machine's, 1 its project's,
+-- 2 its owner's account-wide ones): the narrowest scope wins a name. One rule for the
+-- delivery's flag (private.job_has_secrets) and for hangar_job_secrets below.
+create or replace function private.secrets_in_scope(p_machine_id uuid)
+returns table (id uuid, name text, ciphertext text, nonce text, key_id text, rank int)
+language sql stable set search_path = '' as $$
+  with m as (select m.id, m.owner_id, m.project_id from public.machines m where m.id = p_machine_id)
+  select s.id, s.name, s.ciphertext, s.nonce, s.key_id, 2 from public.secrets s, m
+    where s.account_id = m.owner_id and s.project_id is null and s.machine_id is null
+  union all
+  select s.id, s.name, s.ciphertext, s.nonce, s.key_id, 1 from public.secrets s, m where s.project_id = m.project_id
+  union all
+  select s.id, s.name, s.ciphertext, s.nonce, s.key_id, 0 from public.secrets s, m where s.machine_id = m.id
+$$;
+revoke all on function private.secrets_in_scope(uuid) from public, anon, authenticated;
+
 -- The sealed secrets of a job (service role: delivery, just before the webhook is signed):
 -- for create and deploy, those in scope of its machine, the owner's account-wide ones, its
 -- project's and its own, the narrowest scope of each name; none for other actions.
 create or replace function public.hangar_job_secrets(p_job_id uuid default null) returns jsonb
 language sql stable security definer set search_path = '' as $$
-  with m as (
-    select m.id, m.owner_id, m.project_id
-    from public.jobs j join public.machines m on m.id = j.machine_id
+  with in_scope as (
+    select s.* from public.jobs j, private.secrets_in_scope(j.machine_id) s
     where j.id = p_job_id and j.action in ('create', 'deploy')
-  ), in_scope as (
-    select s.*, 2 as rank from public.secrets s, m
-      where s.account_id = m.owner_id and s.project_id is null and s.machine_id is null
-    union all
-    select s.*, 1 from public.secrets s, m where s.project_id = m.project_id
-    union all
-    select s.*, 0 from public.secrets s, m where s.machine_id = m.id
   ), chosen as (
     select distinct on (name) id, name, ciphertext, nonce, key_id from in_scope order by name, rank
   )
