@@ -19,6 +19,7 @@ import assert from 'node:assert/strict';
 import { fn, ok, signIn, signupCredits, sleep, show, UUID_RE } from '../lib/api.mjs';
 import { createRaw, act, getStatus, listMachines, setMachineLimit, assertMachine, value, rows, TIERS } from '../lib/machines.mjs';
 import { UNITS_PER_CENT as D, meter, ledger, addCredits, clockOf, chargedTo, prng } from '../lib/billing.mjs';
+import { waitForStatus } from '../lib/runner.mjs';
 
 const BILLED = new Set(['provisioning', 'starting', 'running', 'restarting']);
 const PRICE = Object.fromEntries(Object.entries(TIERS).map(([t, v]) => [t, BigInt(v.pricePerMonthCents)]));
@@ -29,6 +30,8 @@ const iso = (us) => new Date(Number(us / 1000n)).toISOString();
 test('730 hours of dev.small cost 600 ± 1 cents; the same now again, or an earlier one, charges nothing', async () => {
   const u = await signIn();
   const m = ok(await createRaw(u, { tier: 'dev.small' }), 201);
+  // Running first: the meter skips a machine that a transition (here the create's) has locked.
+  await waitForStatus(u, m.id, 'running', { timeoutMs: 30000 });
   const at = await value`select (last_billed_at + interval '730 hours')::text from machines where id = ${m.id}`;
   const before = await ledger(u.user.id);
   const first = await meter(at, u.user.id);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { rest, show, fn, ok, signIn } from '../lib/api.mjs';
 import { createRaw, rows, value } from '../lib/machines.mjs';
 import { meter, ledger, setAgentToken, postMetrics, sample, agentToken } from '../lib/billing.mjs';
+import { waitForStatus } from '../lib/runner.mjs';
 
 let a, b; // A owns a charged machine with samples; B attacks
 let ma, mb;
@@ -30,6 +31,8 @@ let before0;
 before(async () => {
   [a, b] = await Promise.all([signIn(), signIn()]);
   [ma, mb] = (await Promise.all([createRaw(a, { tier: 'dev.small' }), createRaw(b, { tier: 'dev.small' })])).map((r) => ok(r, 201));
+  // Only a running machine is metered (its billing clock starts when it runs).
+  await waitForStatus(a, ma.id, 'running', { timeoutMs: 30000 });
   const at = await value`select (last_billed_at + interval '48 hours')::text from machines where id = ${ma.id}`;
   assert.equal((await meter(at, a.user.id)).charges, 1, 'A has a charge record');
   const [ta, tb] = await Promise.all([setAgentToken(ma.id), setAgentToken(mb.id)]);

@@ -3,7 +3,10 @@
 // hours ago. One run of hangar_meter over every account (as the cron makes it: the
 // database's clock, through PostgREST) charges each of them once, and the next run, with
 // nothing owing a cent, writes nothing and is fast. The seed is removed afterwards.
-// The budgets are loose (the suite runs files side by side); the figures are printed.
+// It runs alone (disruptive/): a meter over every account also charges and stops the
+// machines of files running beside it, and nobody delivers the stop jobs it returns, so
+// they wait out their 60 s lease (a file waiting for such a stop once timed out in CI).
+// The budgets are loose; the figures are printed.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
