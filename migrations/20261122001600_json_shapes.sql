@@ -141,12 +141,12 @@ begin
 end $$;
 revoke all on function private.job_has_secrets(public.jobs) from public, anon, authenticated;
 
--- A job for the Worker to deliver: its id, its webhook body as JSON *text*, which the
--- Worker decodes on its own, so that one undecodable job fails alone, and whether it has
--- secrets to open.
+-- A job for the Worker to deliver: its id and action, its webhook body as JSON *text*,
+-- which the Worker sends on as it is (adding its own fields at the end), so that one job
+-- that cannot be read fails alone, and whether it has secrets to open.
 create or replace function private.delivery(j public.jobs) returns jsonb
 language sql stable set search_path = '' as $$
-  select jsonb_build_object('jobId', j.id, 'payload', private.delivery_json(j)::pg_catalog.text,
+  select jsonb_build_object('jobId', j.id, 'action', j.action, 'payload', private.delivery_json(j)::pg_catalog.text,
     'secrets', private.job_has_secrets(j))
 $$;
 revoke all on function private.delivery(public.jobs) from public, anon, authenticated;

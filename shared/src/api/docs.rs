@@ -53,7 +53,7 @@ fn page() -> String {
 /// The Worker's `fetch` (functions/docs).
 pub async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
     let format = negotiate(
-        req.url().ok().and_then(|u| u.query_pairs().find(|(k, _)| k == "format").map(|(_, v)| v.into_owned())).as_deref(),
+        crate::http::call::query_param(&req.inner().url(), "format").as_deref(),
         req.headers().get("accept").ok().flatten().as_deref(),
     );
     let route = Route { name: "docs", methods: &[Method::Get], sub_paths: false };

@@ -60,7 +60,8 @@ mod jwks {
                 return Ok(v);
             }
         }
-        let mut resp = worker::Fetch::Url(url.parse().map_err(|_| ApiError::Misconfigured { variable: "PRIVY_JWKS_URL" })?)
+        let request = worker::Request::new(url, worker::Method::Get).map_err(|_| ApiError::Misconfigured { variable: "PRIVY_JWKS_URL" })?;
+        let mut resp = worker::Fetch::Request(request)
             .send()
             .await
             .map_err(|e| ApiError::Unavailable(format!("privy jwks: {e}")))?;

@@ -84,7 +84,7 @@ mod tests {
         let m: Metered = serde_json::from_value(json!({
             "at": "2026-11-30T10:00:00.000Z", "charges": 2, "chargedCents": 15,
             "skipped": [], "stopped": ["6e603a27-0dc1-484d-a15e-5a13e402ded0"],
-            "deliveries": [{"jobId": "6e603a27-0dc1-484d-a15e-5a13e402ded1", "payload": "{}"}]
+            "deliveries": [{"jobId": "6e603a27-0dc1-484d-a15e-5a13e402ded1", "action": "stop", "payload": "{}"}]
         }))
         .unwrap();
         assert_eq!((m.charges, m.stopped.len(), m.deliveries.len()), (2, 1, 1));

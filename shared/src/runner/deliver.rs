@@ -33,6 +33,8 @@ pub enum Delivered {
 #[serde(rename_all = "camelCase")]
 pub struct Delivery {
     pub job_id: Uuid,
+    /// The job's action (`create` gets an agent token; `create` and `deploy` secrets).
+    pub action: String,
     pub payload: String,
     /// Secrets are in scope (create and deploy only): `hangar_job_secrets` has some to open.
     #[serde(default)]
@@ -77,13 +79,19 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
         return Ok(Delivered::NotConfigured);
     };
     let secret = config.runner_secret()?;
-    let mut body: Value = serde_json::from_str(&delivery.payload)
-        .map_err(|e| ApiError::Internal(format!("undecodable job payload: {e}")))?;
-    body["callbackUrl"] = json!(format!("{functions_url}/functions/v1/runner-callback"));
+    // The body is SQL's payload as it came (private.delivery_json: the webhook contract,
+    // which the runner checks when it reads it) with the Worker's fields added at its end:
+    // no decode and re-encode here, which linked the whole contract into every Worker that
+    // hands over a job (about 8 KiB gzip each). A payload that is not one JSON object
+    // counts a failed attempt; one the runner cannot read is its 400, the same.
+    let mut raw = open_object(&delivery.payload)
+        .ok_or_else(|| ApiError::Internal("undecodable job payload: not a JSON object".into()))?
+        .to_string();
+    add_field(&mut raw, "callbackUrl", &json_string(&format!("{functions_url}/functions/v1/runner-callback")));
     // A create job carries the machine's agent token once; only its hash is kept.
-    let agent = if body.get("action").and_then(Value::as_str) == Some("create") {
+    let agent = if delivery.action == "create" {
         let token = refresh::generate()?;
-        body["agentToken"] = json!(token.token);
+        add_field(&mut raw, "agentToken", &json_string(&token.token));
         Some(token.hash)
     } else {
         None
@@ -91,9 +99,12 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
     // Create and deploy carry the machine's secrets, opened here, just before signing (only
     // when SQL says there are some: no extra round trip otherwise). One that does not open
     // fails this attempt under its own reason (the log names its id).
-    if delivery.secrets && matches!(body.get("action").and_then(Value::as_str), Some("create" | "deploy")) {
+    if delivery.secrets && matches!(delivery.action.as_str(), "create" | "deploy") {
         match open_secrets(config, delivery.job_id).await? {
-            Ok(secrets) => body["secrets"] = json!(secrets),
+            Ok(secrets) => {
+                let secrets = serde_json::to_string(&secrets).map_err(|e| ApiError::Internal(format!("encode secrets: {e}")))?;
+                add_field(&mut raw, "secrets", &secrets);
+            }
             Err(e) => {
                 log::line(&json!({"level": "error", "request_id": request_id, "event": "delivery", "job_id": delivery.job_id,
                     "error": e.internal_detail().unwrap_or_else(|| e.code().into())}));
@@ -102,12 +113,7 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
             }
         }
     }
-    // The runner reads exactly this contract; a payload that breaks it is not sent (it
-    // counts a failed attempt, as one that cannot be decoded).
-    let webhook: protocol::payload::Webhook = serde_json::from_value(body)
-        .map_err(|e| ApiError::Internal(format!("job payload breaks the webhook contract: {e}")))?;
-    webhook.params().map_err(|e| ApiError::Internal(format!("job payload breaks the webhook contract: {e}")))?;
-    let raw = serde_json::to_string(&webhook).map_err(|e| ApiError::Internal(format!("encode webhook: {e}")))?;
+    raw.push('}');
     let signature = signing::sign(secret, signing::Direction::Webhook, clock::now_millis() / 1000, raw.as_bytes());
     let sent = transport::send(url, Some((&raw, &signature)), TIMEOUT_MS).await;
     let (ok, error) = match &sent {
@@ -117,6 +123,30 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
     };
     record(config, delivery.job_id, ok, error, if ok { agent } else { None }).await?;
     Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
+}
+
+/// A JSON object's text without its closing brace, ready for fields to be added; `None`
+/// unless `payload` is `{...}` (SQL's jsonb text of an object).
+fn open_object(payload: &str) -> Option<&str> {
+    let open = payload.trim().strip_suffix('}')?;
+    open.starts_with('{').then(|| open.trim_end())
+}
+
+/// Appends `"name":` and the JSON text `json` to an open object (a comma first unless it
+/// is right after `{`).
+fn add_field(open: &mut String, name: &str, json: &str) {
+    if !open.ends_with('{') {
+        open.push(',');
+    }
+    open.push('"');
+    open.push_str(name);
+    open.push_str("\":");
+    open.push_str(json);
+}
+
+/// A string as JSON text.
+fn json_string(s: &str) -> String {
+    Value::String(s.to_string()).to_string()
 }
 
 /// The job error of an attempt whose secrets did not open (users read it: no detail).
@@ -163,13 +193,21 @@ pub async fn runner_health(config: &Config) -> &'static str {
     let Some(base) = config.runner_url.as_deref() else {
         return "not_configured";
     };
-    let Ok(url) = url::Url::parse(base).and_then(|u| u.join("/health")) else {
+    let Some(url) = origin_path(base, "/health") else {
         return "misconfigured";
     };
-    match transport::send(url.as_str(), None, 3_000).await {
+    match transport::send(&url, None, 3_000).await {
         Ok(status) if (200..300).contains(&status) => "ok",
         _ => "unreachable",
     }
+}
+
+/// `path` on the origin of `base` (`scheme://authority`), as a URL join with an absolute
+/// path gives it; `None` unless `base` is an http(s) URL with a host.
+fn origin_path(base: &str, path: &str) -> Option<String> {
+    let (scheme, rest) = base.split_once("://")?;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    (matches!(scheme, "http" | "https") && !authority.is_empty()).then(|| format!("{scheme}://{authority}{path}"))
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -206,5 +244,44 @@ mod transport {
 mod transport {
     pub async fn send(_url: &str, _webhook: Option<(&str, &str)>, _timeout_ms: u64) -> Result<u16, String> {
         Err("requests to the runner are sent only from the Worker".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_fields(payload: &str) -> Option<Value> {
+        let mut raw = open_object(payload)?.to_string();
+        add_field(&mut raw, "callbackUrl", &json_string("https://x/\"q\""));
+        add_field(&mut raw, "secrets", r#"{"A":"1"}"#);
+        raw.push('}');
+        Some(serde_json::from_str(&raw).expect("valid JSON"))
+    }
+
+    #[test]
+    fn fields_are_added_to_the_payload_as_it_came() {
+        let v = with_fields(r#"{"jobId": "j", "machine": {"id": "m"}}"#).unwrap();
+        assert_eq!(v, json!({"jobId": "j", "machine": {"id": "m"}, "callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
+        assert_eq!(with_fields("{}").unwrap(), json!({"callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
+        assert_eq!(with_fields(" { } \n").unwrap(), json!({"callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
+    }
+
+    #[test]
+    fn health_is_on_the_runners_origin_as_a_url_join_puts_it() {
+        for base in ["http://127.0.0.1:9000", "http://127.0.0.1:9000/", "https://runner.example/hooks/job?x=1", "http://h:1#f"] {
+            let joined = url::Url::parse(base).unwrap().join("/health").unwrap();
+            assert_eq!(origin_path(base, "/health").as_deref(), Some(joined.as_str()), "{base}");
+        }
+        for bad in ["", "runner", "ftp://h/", "http:///x", "http://"] {
+            assert_eq!(origin_path(bad, "/health"), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_an_object_takes_fields() {
+        for bad in ["", "null", "[1]", "\"{}\"", "{", "}", "1"] {
+            assert!(open_object(bad).is_none(), "{bad}");
+        }
     }
 }
