@@ -63,8 +63,9 @@ test-e2e: build
 bench: setup wrangler
 	@$(ENV) bash scripts/bench.sh
 
+# The same as `make deploy DRY_RUN=1` (production, release build): every function's size.
 deploy-dry-run: setup wrangler
-	@$(ENV) bash scripts/deploy-dry-run.sh
+	@$(ENV) node scripts/deploy.mjs --stage production --dry-run
 
 # make deploy [STAGE=production|staging] [DRY_RUN=1] [ENV_FILE=deploy/<stage>.env]
 # make deploy-secrets [STAGE=…] [ENV_FILE=…]   (README: Deployment)

@@ -30,7 +30,7 @@ skip() { [[ " ${BENCH_SKIP:-} " == *" $1 "* ]]; }
 if skip sizes; then
   echo "[bench] sizes: skipped (BENCH_SKIP); the other parts use the last release builds"
 else
-bash scripts/deploy-dry-run.sh | tee "$OUT/sizes.txt"
+node scripts/deploy.mjs --stage production --dry-run | tee "$OUT/sizes.txt"
 over=$(awk -v budget="$GZIP_BUDGET_KIB" '/gzip:/ { for (i = 1; i <= NF; i++) if ($i == "gzip:") { v = $(i + 1); u = $(i + 2);
   kib = (u ~ /^MiB/) ? v * 1024 : v; if (kib > budget) print $1 " " v " " u } }' "$OUT/sizes.txt")
 if [[ -n "$over" ]]; then

@@ -1,5 +1,7 @@
 //! The job webhook (Worker → runner), as `private.delivery_json` builds it plus the
-//! `callbackUrl` and, on create only, the `agentToken` the Worker adds.
+//! `callbackUrl`, the `agentToken` (create only) and the `secrets` (create and deploy) that
+//! the Worker appends to SQL's text without decoding it (shared/src/runner/deliver.rs): the
+//! runner is the side that reads this contract.
 //!
 //! `params` stays raw here: a job whose params do not fit its action is still a job (it is
 //! journaled and reported `failed` with the reason) rather than a 400 the Worker would

@@ -7,7 +7,7 @@ use crate::db::{self, Db, Who};
 use crate::domain::{Month, PageCursor};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
-use serde_json::json;
+use serde::Serialize;
 
 /// `get-billing` `?limit=(1..100, default 50)&cursor=&period=YYYY-MM` (default: this month, UTC).
 pub async fn get(call: Call, caller: Caller) -> Result<Reply, ApiError> {
@@ -29,11 +29,22 @@ pub async fn get(call: Call, caller: Caller) -> Result<Reply, ApiError> {
         period: period.map(Month::first_day),
     };
     let page = Db::new(&call.config).rpc(&args, Who::User(&caller.token)).await?;
-    Ok(Reply::ok(json!({
-        "balanceCents": page.balance_cents,
-        "records": page.records,
-        "usage": page.usage,
-        "nextCursor": page.next.as_ref().map(PageCursor::encode),
-    }))
-    .message(format!("Balance: {}", page.balance_cents)))
+    let message = format!("Balance: {}", page.balance_cents);
+    Ok(Reply::ok(Billing {
+        balance_cents: page.balance_cents,
+        next_cursor: page.next.as_ref().map(PageCursor::encode),
+        records: page.records,
+        usage: page.usage,
+    })
+    .message(message))
+}
+
+/// get-billing's data (records and usage copied as SQL wrote them).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Billing {
+    balance_cents: crate::domain::Cents,
+    records: Vec<db::Raw>,
+    usage: db::Raw,
+    next_cursor: Option<String>,
 }

@@ -6,7 +6,7 @@ use crate::domain::{Action, Configuration, Id, Label, ProtocolName, TimeoutSec, 
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use crate::runner::hand_over;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -50,7 +50,7 @@ pub async fn deploy(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let p = body.protocol_config;
     let params = json!({ "name": p.name, "version": p.version, "settings": p.settings.as_ref().map(|s| s.value()).unwrap_or(&json!({})) });
     let q = queue(&call, &caller, body.machine_id.uuid(), Action::Deploy, params).await?;
-    Ok(Reply::accepted(json!({ "deploymentId": q.deployment_id, "job": q.job })).message("Deployment queued"))
+    Ok(Reply::accepted(Queued { deployment_id: q.deployment_id, job: q.job }).message("Deployment queued"))
 }
 
 /// `send-command`.
@@ -65,7 +65,16 @@ pub async fn command(mut call: Call, caller: Caller) -> Result<Reply, ApiError> 
         "timeoutSec": body.timeout_sec.unwrap_or(TimeoutSec::DEFAULT).seconds(),
     });
     let q = queue(&call, &caller, body.machine_id.uuid(), Action::Command, params).await?;
-    Ok(Reply::accepted(json!({ "job": q.job })).message("Command queued"))
+    Ok(Reply::accepted(Queued { deployment_id: None, job: q.job }).message("Command queued"))
+}
+
+/// What deploy-protocol (`deploymentId` and `job`) and send-command (`job`) answer.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Queued {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deployment_id: Option<Uuid>,
+    job: db::Raw,
 }
 
 #[cfg(test)]

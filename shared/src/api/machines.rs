@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::http::{parse_json, Call, Reply};
 use crate::runner::hand_over;
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -140,7 +140,7 @@ async fn transition(mut call: Call, caller: Caller, action: Action) -> Result<Re
     let args = db::MachineAction { machine_id: body.machine_id.uuid(), action };
     let t = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     hand_over(&call, t.delivery);
-    let status = t.machine.get("status").and_then(Value::as_str).unwrap_or("").to_string();
+    let status = status_of(&t.machine);
     let reply = if t.changed { Reply::accepted(t.machine) } else { Reply::ok(t.machine) };
     Ok(reply.message(format!("Machine is {status}")))
 }
@@ -214,7 +214,25 @@ pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     };
     let page = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     let next_cursor = page.next.map(|n| URL_SAFE_NO_PAD.encode(n.to_string()));
-    Ok(Reply::ok(json!({ "machines": page.machines, "nextCursor": next_cursor })))
+    Ok(Reply::ok(MachinePage { machines: page.machines, next_cursor }))
+}
+
+/// A page of machines as get-user-machines answers it (the machines copied as SQL wrote them).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MachinePage {
+    machines: Vec<db::Raw>,
+    next_cursor: Option<String>,
+}
+
+/// A machine's `status`, read from its JSON without building a tree of the rest.
+fn status_of(machine: &db::Raw) -> String {
+    #[derive(Deserialize)]
+    struct Status {
+        #[serde(default)]
+        status: String,
+    }
+    serde_json::from_str::<Status>(machine.get()).map(|s| s.status).unwrap_or_default()
 }
 
 #[derive(Deserialize)]
@@ -298,9 +316,11 @@ pub async fn job(call: Call, caller: Caller) -> Result<Reply, ApiError> {
 /// `instances`: a REST facade over the same operations.
 pub async fn instances(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     use worker::Method;
-    let id = match call.sub_path.first() {
-        None => None,
-        Some(raw) => Some(parse_id("id", Some(raw))?),
+    let id = match call.sub_path.as_slice() {
+        [] => None,
+        [raw] => Some(parse_id("id", Some(raw))?),
+        // `instances/{id}/x` is no path of this API (it was served as `instances/{id}`).
+        _ => return Err(ApiError::NotFound("No such instances path".into())),
     };
     match (call.method(), id) {
         (Method::Get, None) => list(call, caller).await,

@@ -10,8 +10,7 @@ use crate::domain::{parse_id, Patch, ProjectDescription, ProjectName};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use crate::runner::hand_over;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use worker::Method;
 
@@ -110,7 +109,14 @@ async fn delete(mut call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiEr
         0 => "Project deleted".to_string(),
         n => format!("Project deleted; {n} machine(s) deleted with it"),
     };
-    Ok(Reply::ok(json!({ "project": deleted.project, "machines": deleted.machines })).message(message))
+    Ok(Reply::ok(Deleted { project: deleted.project, machines: deleted.machines }).message(message))
+}
+
+/// What a project's delete answers: the project as it was, its machines as the cascade left them.
+#[derive(Serialize)]
+struct Deleted {
+    project: db::Raw,
+    machines: Vec<db::Raw>,
 }
 
 #[cfg(test)]

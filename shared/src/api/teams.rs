@@ -75,7 +75,7 @@ fn db(call: &Call) -> Db<'_> {
     Db::new(&call.config)
 }
 
-async fn read<R: db::Rpc<Output = serde_json::Value>>(call: Call, caller: Caller, args: R) -> Result<Reply, ApiError> {
+async fn read<R: db::Rpc<Output = db::Raw>>(call: Call, caller: Caller, args: R) -> Result<Reply, ApiError> {
     Ok(Reply::ok(db(&call).rpc(&args, Who::User(&caller.token)).await?))
 }
 

@@ -37,8 +37,8 @@ rpc! {
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BillingPage {
     pub balance_cents: Cents,
-    pub records: Vec<Value>,
-    pub usage: Value,
+    pub records: Vec<super::Raw>,
+    pub usage: super::Raw,
     pub next: Option<Value>,
 }
 
@@ -70,7 +70,7 @@ rpc! {
 
 rpc! {
     /// `insights`: series and summary of the caller's machine over `period` (1h, 24h, 7d).
-    Insights => "hangar_insights" -> Value { machine_id: Uuid, period: String }
+    Insights => "hangar_insights" -> super::Raw { machine_id: Uuid, period: String }
 }
 
 #[cfg(test)]

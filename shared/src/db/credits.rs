@@ -2,19 +2,18 @@
 //! and an operator's credits (`add-credits`, migrations/20261130001300_credits.sql).
 use super::rpc;
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 rpc! {
     /// `get-pricing`: `{tiers, currency}`, callable with the anon key.
-    Pricing => "hangar_pricing" -> Value {}
+    Pricing => "hangar_pricing" -> super::Raw {}
 }
 
 /// The `credit` record written, and the balance it led to.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Credited {
-    pub record: Value,
+    pub record: super::Raw,
     pub balance_cents: i64,
 }
 

@@ -66,7 +66,7 @@ rpc! {
 /// and the job to hand to the runner.
 #[derive(Deserialize)]
 pub(crate) struct Transition {
-    pub machine: Value,
+    pub machine: super::Raw,
     pub changed: bool,
     #[serde(default)]
     pub delivery: Option<Delivery>,
@@ -99,7 +99,7 @@ rpc! {
 /// machine whose SSH keys changed (handed to the runner, never shown to the caller).
 #[derive(Deserialize)]
 pub(crate) struct Updated {
-    pub machine: Value,
+    pub machine: super::Raw,
     #[serde(default)]
     pub delivery: Option<Delivery>,
 }
@@ -119,7 +119,7 @@ rpc! {
 /// A page of machines, and where the next one starts.
 #[derive(Deserialize)]
 pub(crate) struct Page {
-    pub machines: Vec<Value>,
+    pub machines: Vec<super::Raw>,
     pub next: Option<Value>,
 }
 
@@ -138,12 +138,12 @@ rpc! {
 
 rpc! {
     /// `get-machine-status`: the machine and its last 10 events.
-    GetMachine => "hangar_get_machine" -> Value { machine_id: Uuid }
+    GetMachine => "hangar_get_machine" -> super::Raw { machine_id: Uuid }
 }
 
 rpc! {
     /// `log-machine-event`.
-    LogEvent => "hangar_log_event" -> Value {
+    LogEvent => "hangar_log_event" -> super::Raw {
         machine_id: Uuid,
         event_type: String,
         details: Option<Value>,
@@ -153,12 +153,12 @@ rpc! {
 
 rpc! {
     /// `get-logs`: events newest first, optionally before a moment.
-    GetLogs => "hangar_get_logs" -> Value { machine_id: Uuid, limit: i64, before: Option<String> }
+    GetLogs => "hangar_get_logs" -> super::Raw { machine_id: Uuid, limit: i64, before: Option<String> }
 }
 
 rpc! {
     /// `get-job`.
-    GetJob => "hangar_get_job" -> Value { job_id: Uuid }
+    GetJob => "hangar_get_job" -> super::Raw { job_id: Uuid }
 }
 
 // ---- jobs on a running machine ---------------------------------------------------------------
@@ -167,7 +167,7 @@ rpc! {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Queued {
-    pub job: Value,
+    pub job: super::Raw,
     pub deployment_id: Option<Uuid>,
     pub delivery: Option<Delivery>,
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+/// An outcome's data that the Worker passes on as it came (copied, never parsed).
+pub(crate) type Raw = Box<serde_json::value::RawValue>;
+
 mod functions;
 pub(crate) use functions::*;
 mod billing;

@@ -5,27 +5,26 @@ use super::rpc;
 use crate::domain::SqlPatch;
 use crate::runner::Delivery;
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 rpc! {
     /// `projects` GET: `{projects: Project[]}`, newest first.
-    ListProjects => "hangar_list_projects" -> Value {}
+    ListProjects => "hangar_list_projects" -> super::Raw {}
 }
 
 rpc! {
     /// `projects/{id}` GET: the Project and its machines that are not terminated.
-    GetProject => "hangar_get_project" -> Value { project_id: Uuid }
+    GetProject => "hangar_get_project" -> super::Raw { project_id: Uuid }
 }
 
 rpc! {
     /// `projects` POST (makes a Supabase Auth caller's account first), maybe in a team.
-    CreateProject => "hangar_create_project" -> Value { name: String, description: Option<String>, team_id: Option<Uuid> }
+    CreateProject => "hangar_create_project" -> super::Raw { name: String, description: Option<String>, team_id: Option<Uuid> }
 }
 
 rpc! {
     /// `projects/{id}` PATCH: name (never cleared) and description.
-    UpdateProject => "hangar_update_project" -> Value { project_id: Uuid, name: SqlPatch, description: SqlPatch }
+    UpdateProject => "hangar_update_project" -> super::Raw { project_id: Uuid, name: SqlPatch, description: SqlPatch }
 }
 
 /// What a project's delete came to: the project as it was, its machines as the cascade
@@ -33,8 +32,8 @@ rpc! {
 /// a payload carries the machine's SSH key).
 #[derive(Deserialize)]
 pub(crate) struct ProjectDeleted {
-    pub project: Value,
-    pub machines: Vec<Value>,
+    pub project: super::Raw,
+    pub machines: Vec<super::Raw>,
     pub deliveries: Vec<Delivery>,
 }
 

@@ -9,13 +9,13 @@ use uuid::Uuid;
 
 rpc! {
     /// `secrets` GET: `{secrets: Secret[]}` by scope and name, optionally filtered.
-    ListSecrets => "hangar_list_secrets" -> Value { scope: Option<String>, project_id: Option<Uuid>, machine_id: Option<Uuid> }
+    ListSecrets => "hangar_list_secrets" -> super::Raw { scope: Option<String>, project_id: Option<Uuid>, machine_id: Option<Uuid> }
 }
 
 /// What a PUT came to: the Secret, and whether it is new (201) or replaced (200).
 #[derive(Deserialize)]
 pub(crate) struct SecretPut {
-    pub secret: Value,
+    pub secret: super::Raw,
     pub created: bool,
 }
 
@@ -35,7 +35,7 @@ rpc! {
 
 rpc! {
     /// `secrets/{id}` DELETE: the Secret as it was.
-    DeleteSecret => "hangar_delete_secret" -> Value { secret_id: Uuid }
+    DeleteSecret => "hangar_delete_secret" -> super::Raw { secret_id: Uuid }
 }
 
 /// A stored secret as the service role reads it: id, name and the sealed value.

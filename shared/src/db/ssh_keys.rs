@@ -4,18 +4,17 @@
 use super::rpc;
 use crate::runner::Delivery;
 use serde::Deserialize;
-use serde_json::Value;
 use uuid::Uuid;
 
 rpc! {
     /// `ssh-keys` GET: `{sshKeys: SshKey[]}`, newest first.
-    ListSshKeys => "hangar_list_ssh_keys" -> Value {}
+    ListSshKeys => "hangar_list_ssh_keys" -> super::Raw {}
 }
 
 rpc! {
     /// `ssh-keys` POST: the key line as parsed; SQL reads it again and computes its type,
     /// size and fingerprint itself (409 for a key already on the account).
-    CreateSshKey => "hangar_create_ssh_key" -> Value { name: String, public_key: String }
+    CreateSshKey => "hangar_create_ssh_key" -> super::Raw { name: String, public_key: String }
 }
 
 /// What a key's delete came to: the key as it was, and the authorize_keys jobs of the
@@ -23,7 +22,7 @@ rpc! {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SshKeyDeleted {
-    pub ssh_key: Value,
+    pub ssh_key: super::Raw,
     pub machine_ids: Vec<Uuid>,
     pub deliveries: Vec<Delivery>,
 }

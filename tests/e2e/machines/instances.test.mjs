@@ -66,6 +66,10 @@ test('GET /instances/{id} equals get-machine-status', async () => {
   assertMachine(facade);
   if ('recentEvents' in facade) assert.deepEqual(facade, direct);
   else assert.deepEqual(facade, strip(direct));
+  // A path below a machine is no path of the API (the fuzzer found it served as the machine).
+  for (const method of ['GET', 'PATCH']) {
+    fails(await inst(`/${m.id}/x`, { method, body: method === 'GET' ? undefined : { name: 'n' } }), 404, 'not_found');
+  }
 });
 
 test('PATCH /instances/{id} renames (200); PUT does the same', async () => {
