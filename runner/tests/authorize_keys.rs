@@ -15,20 +15,10 @@ const ALICE_FP: &str = "SHA256:zcLSWk0rDwqQLegsfc8ZbDJMzIdDXskupBavLks7N/4";
 const BOB: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILyV8lSFR+6j1FCaG1Bumb17QgUzOF1UklmZgD8MVZtn bob@desk";
 const RUNNER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILnnI//SmrrXeOWlmeEVLoSpWFpuzIXwS9+74gz1/RRh runner@hangar";
 
-/// Plays ssh: records the target, then runs the remote command locally as a login user
-/// whose home is `<rec>/home`.
-const SSH_STAND_IN: &str = r#"#!/bin/sh
-rec="__REC__"
-target=
-while [ $# -gt 0 ]; do
-  if [ "$1" = "--" ]; then shift; break; fi
-  target=$1; shift
-done
-echo "$target" >> "$rec/ssh-targets"
-case "$target" in
-  *@198.51.100.255) echo "ssh: connect to host 198.51.100.255 port 22: Connection refused" >&2; exit 255 ;;
-esac
-HOME="$rec/home" exec sh -c "$*"
+/// Plays ssh (common::ssh_stand_in): records the target, then runs the remote command
+/// locally as a login user whose home is `<rec>/home`.
+const SSH_ON_TARGET: &str = r#"echo "$target" >> "$rec/ssh-targets""#;
+const SSH_REMOTE: &str = r#"HOME="$rec/home" exec sh -c "$*"
 "#;
 
 /// Terraform that always succeeds (create, start).
@@ -55,7 +45,7 @@ fn setup() -> Setup {
     std::fs::create_dir_all(rec.join("home")).unwrap();
     std::fs::create_dir_all(modules.join("aws")).unwrap();
     let ssh = dir.path().join("ssh");
-    script(&ssh, &SSH_STAND_IN.replace("__REC__", rec.to_str().unwrap()));
+    ssh_stand_in(&ssh, &rec, "", SSH_ON_TARGET, SSH_REMOTE);
     let tf = dir.path().join("terraform");
     script(&tf, TF_STAND_IN);
     Setup { work: dir.path().join("work"), rec, modules, ssh, tf, _dir: dir }

@@ -10,20 +10,10 @@ use std::path::Path;
 
 const VALUE: &str = "hunter2-it's \"quoted\" $(id)\nline two";
 
-/// Plays the remote end: stdin of the secrets script goes to rec/secrets.env (mode and
-/// all as the script sets them, checked below), of deploy to rec/deploy-stdin; the script
-/// itself to rec/secrets-script. 198.51.100.255 refuses like an unreachable host.
-const SSH_STAND_IN: &str = r#"#!/bin/sh
-rec="__REC__"
-target=
-while [ $# -gt 0 ]; do
-  if [ "$1" = "--" ]; then shift; break; fi
-  target=$1; shift
-done
-case "$target" in
-  *@198.51.100.255) echo "ssh: connect to host 198.51.100.255 port 22: Connection refused" >&2; exit 255 ;;
-esac
-case "$*" in
+/// Plays the remote end (common::ssh_stand_in): stdin of the secrets script goes to
+/// rec/secrets.env (mode and all as the script sets them, checked below), of deploy to
+/// rec/deploy-stdin; the script itself to rec/secrets-script.
+const SSH_REMOTE: &str = r#"case "$*" in
   *secrets.env*) printf '%s' "$*" > "$rec/secrets-script"; echo "$target" >> "$rec/secrets-targets"; cat > "$rec/secrets.env"; echo "wrote /etc/hangar/secrets.env" ;;
   *hangar/protocols*) cat > "$rec/deploy-stdin"; echo "wrote"; echo "ssh-order: deploy" >> "$rec/order" ;;
   *) echo "unexpected remote command" >&2; exit 2 ;;
@@ -73,7 +63,7 @@ async fn terraform_mode_writes_the_file_after_create_and_before_each_deploy() {
     let rec = dir.path().join("rec");
     std::fs::create_dir_all(&rec).unwrap();
     let ssh = dir.path().join("ssh");
-    script(&ssh, &SSH_STAND_IN.replace("__REC__", rec.to_str().unwrap()));
+    ssh_stand_in(&ssh, &rec, "", "", SSH_REMOTE);
     let tf = dir.path().join("terraform");
     script(&tf, TF_STAND_IN);
     let modules = dir.path().join("modules");

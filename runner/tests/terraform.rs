@@ -72,20 +72,9 @@ case "$1" in
 esac
 "#;
 
-/// Plays the remote end of ssh: records its arguments (and deploy's stdin), refuses
-/// 198.51.100.255 like an unreachable host, runs other commands locally.
-const SSH_STAND_IN: &str = r#"#!/bin/sh
-rec="__REC__"
-printf '%s\n' "$@" > "$rec/ssh-args"
-target=
-while [ $# -gt 0 ]; do
-  if [ "$1" = "--" ]; then shift; break; fi
-  target=$1; shift
-done
-case "$target" in
-  *@198.51.100.255) echo "ssh: connect to host 198.51.100.255 port 22: Connection refused" >&2; exit 255 ;;
-esac
-case "$*" in
+/// Plays the remote end of ssh (common::ssh_stand_in): records its arguments (and
+/// deploy's stdin), runs other commands locally.
+const SSH_REMOTE: &str = r#"case "$*" in
   *hangar/protocols*) cat > "$rec/deploy-stdin"; echo "wrote /etc/hangar/protocols/x.json"; cat "$rec/deploy-stdin"; exit 0 ;;
 esac
 exec sh -c "$*"
@@ -113,7 +102,7 @@ fn setup() -> Setup {
     let tf = dir.path().join("terraform");
     script(&tf, &STAND_IN.replace("__REC__", rec.to_str().unwrap()));
     let ssh = dir.path().join("ssh");
-    script(&ssh, &SSH_STAND_IN.replace("__REC__", rec.to_str().unwrap()));
+    ssh_stand_in(&ssh, &rec, r#"printf '%s\n' "$@" > "$rec/ssh-args""#, "", SSH_REMOTE);
     Setup { dir, rec, work, modules, tf, ssh }
 }
 

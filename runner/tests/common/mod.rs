@@ -321,6 +321,30 @@ pub async fn health(runner: &Runner) -> Value {
     client().get(format!("http://{}/health", runner.addr)).send().await.unwrap().json().await.unwrap()
 }
 
+/// Writes a stand-in `ssh` at `path` that plays the remote end: `on_start` runs first (the
+/// arguments are still in `$@`), then the options are read up to `--` (`$target` is the
+/// user@host), `on_target` runs, 198.51.100.255 refuses like an unreachable host (exit
+/// 255), and `remote` handles the remote command (`$*`). `$rec` is the recording folder.
+pub fn ssh_stand_in(path: &Path, rec: &Path, on_start: &str, on_target: &str, remote: &str) {
+    let body = format!(
+        r#"#!/bin/sh
+rec="{rec}"
+{on_start}
+target=
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--" ]; then shift; break; fi
+  target=$1; shift
+done
+{on_target}
+case "$target" in
+  *@198.51.100.255) echo "ssh: connect to host 198.51.100.255 port 22: Connection refused" >&2; exit 255 ;;
+esac
+{remote}"#,
+        rec = rec.display()
+    );
+    script(path, &body);
+}
+
 /// Writes an executable shell script.
 pub fn script(path: &Path, body: &str) {
     use std::os::unix::fs::PermissionsExt;
