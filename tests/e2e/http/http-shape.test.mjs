@@ -58,6 +58,17 @@ test('an unsupported method is 405 with an Allow header', async () => {
   assert.ok(!allow.includes('delete'));
 });
 
+test('HEAD is refused without a body, on a function and where no function is', async () => {
+  // `instances/%2e%2e` is `/functions/v1/` once the URL is normalised (the fuzzer sent it):
+  // no function, 404, and an answer to HEAD has no body (final/contract.test.mjs checks it).
+  for (const [name, statuses] of [['me', [405]], ['instances/%2e%2e', [404]], ['no-such-function', [404]]]) {
+    const res = await fn(name, { method: 'HEAD' });
+    assert.ok(statuses.includes(res.status), `HEAD ${name}: ${show(res)}`);
+    assert.equal(res.text, '', `HEAD ${name} has no body`);
+    assert.ok(res.headers.get('x-request-id'), `HEAD ${name} answered by a function`);
+  }
+});
+
 test('a body over 64 KiB is 413', async () => {
   const sub = newPrivyDid();
   const body = { token: privyToken({ sub }), identityToken: 'x'.repeat(65 * 1024) };
