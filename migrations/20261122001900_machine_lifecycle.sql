@@ -96,6 +96,7 @@ declare
   inserted int;
   j public.jobs;
   refusal pg_catalog.jsonb;
+  key_facts pg_catalog.jsonb;
 begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
@@ -103,6 +104,14 @@ begin
   select * into t from public.tiers where id = p_tier;
   if not found then
     return private.refuse('validation_error', 'Unknown tier', jsonb_build_object('field', 'tier'));
+  end if;
+  -- The one key line besides sshKeyIds is held to the rules of `ssh-keys` (a caller of
+  -- /rpc could otherwise give a machine a key the Worker refuses, such as weak RSA).
+  if p_ssh_public_key is not null then
+    key_facts := private.ssh_key_facts(p_ssh_public_key);
+    if key_facts ? 'error' then
+      return private.refuse('validation_error', '`sshPublicKey` ' || (key_facts ->> 'error'), jsonb_build_object('field', 'sshPublicKey'));
+    end if;
   end if;
   perform private.ensure_account();
   -- A valid token whose account is gone (deleted): refused before the Idempotency-Key

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db, Who};
 use crate::domain::{
     parse_id, Action, Configuration, EventType, Id, Image, Level, MachineName, MachineStatus, PageCursor, Patch, Provider,
-    Region, SshKeyIds, SshPublicKey, Tier,
+    Region, SshKey, SshKeyIds, Tier,
 };
 use crate::error::ApiError;
 use crate::http::{parse_json, Call, Reply};
@@ -34,7 +34,8 @@ pub(crate) struct CreateMachine {
     #[serde(default)]
     configuration: Option<Configuration>,
     #[serde(default)]
-    ssh_public_key: Option<SshPublicKey>,
+    /// One key line besides `sshKeyIds`, read as `ssh-keys` reads one (API.md §7).
+    ssh_public_key: Option<SshKey>,
     /// The caller's SSH keys (`ssh-keys`) the machine gets, besides `sshPublicKey`.
     #[serde(default)]
     ssh_key_ids: Option<SshKeyIds>,

@@ -68,6 +68,31 @@ test('keys chosen at create reach the runner, which installs exactly them; sshCo
   for (const id of [twice.id, none.id]) ok(await act(alice, 'delete', id), 202);
 });
 
+test('sshPublicKey on create is read as ssh-keys reads a key: weak or malformed is 400 sshPublicKey, also through /rpc', async () => {
+  const before = await countMachines(bob.user.id);
+  const rsa1024 = keygen('rsa', 1024).line;
+  const ed = keygen('ed25519').line;
+  const [kind, blob] = ed.split(' ');
+  const cases = [
+    [rsa1024, /at least 2048 bits; this one has 1024/],
+    [`ssh-rsa ${blob}`, /not a ssh-rsa key/], // an ed25519 blob under another type
+    [`${kind} ${blob.slice(0, -8)}`, /malformed|base64/],
+  ];
+  for (const [line, why] of cases) {
+    const err = fails(await createRaw(bob, { sshPublicKey: line }), 400, 'validation_error', 'sshPublicKey');
+    assert.match(err.message, why, line);
+    const rpc = await asUser(bob, '/rpc/hangar_create_machine', { method: 'POST', body: { p_name: `k${randomUUID().slice(0, 8)}`, p_tier: 'dev.small', p_ssh_public_key: line } });
+    assert.equal(rpc.json?.ok, false, `/rpc with ${line.slice(0, 30)}…: ${rpc.text}`);
+    assert.equal(rpc.json.error, 'validation_error');
+    assert.equal(rpc.json.details?.field, 'sshPublicKey');
+  }
+  assert.equal(await countMachines(bob.user.id), before, 'no machine was made');
+  // A good key line, extra spaces and all, is stored as the key's single-spaced line.
+  const m = assertMachine(ok(await createRaw(bob, { sshPublicKey: `  ${ed.replace(' ', '   ')}  ` }), 201));
+  assert.equal(await value`select ssh_public_key from machines where id = ${m.id}`, ed);
+  ok(await act(bob, 'delete', m.id), 202);
+});
+
 test('sshKeyIds on create: only the caller\'s own keys, at most 10, each once (400 sshKeyIds)', async () => {
   const mine = await keyOf(bob);
   const alices = await keyOf(alice);
