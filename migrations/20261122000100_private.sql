@@ -44,6 +44,16 @@ $$;
 revoke all on function private.ts(timestamptz) from public, anon, authenticated;
 grant execute on function private.ts(timestamptz) to authenticated, service_role;
 
+-- The keyset cursor after a page's last item (`next` of the paged reads; the Worker turns
+-- it into `nextCursor`, shared/src/domain/page_cursor.rs): its created_at to the
+-- microsecond, so that the next page starts exactly after it, and its id.
+create or replace function private.page_cursor(created timestamptz, id uuid) returns jsonb
+language sql immutable set search_path = '' as $$
+  select jsonb_build_object('ts', to_char(created at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'id', id)
+$$;
+revoke all on function private.page_cursor(timestamptz, uuid) from public, anon, authenticated;
+grant execute on function private.page_cursor(timestamptz, uuid) to authenticated, service_role;
+
 -- Nesting depth of a JSON value: how many arrays/objects deep it goes (a scalar is 0,
 -- `{}` is 1). CHECK constraints use it so that nothing too deep to decode is stored:
 -- one over-deep row once jammed the scheduler for every tenant.

@@ -35,8 +35,7 @@ begin
     into items, more, last_ts, last_id
   from page;
   return private.ok(jsonb_build_object('machines', items,
-    'next', case when more then jsonb_build_object(
-      'ts', to_char(last_ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'id', last_id) end));
+    'next', case when more then private.page_cursor(last_ts, last_id) end));
 end $$;
 revoke all on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean, uuid) from public, anon;
 grant execute on function public.hangar_list_machines(text, uuid, int, timestamptz, uuid, boolean, uuid) to authenticated, service_role;

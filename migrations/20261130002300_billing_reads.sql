@@ -66,8 +66,7 @@ begin
   from charges c left join public.machines m on m.id = c.machine_id;
 
   return private.ok(jsonb_build_object('balanceCents', balance, 'records', items, 'usage', usage,
-    'next', case when more then jsonb_build_object(
-      'ts', to_char(last_ts at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), 'id', last_id) end));
+    'next', case when more then private.page_cursor(last_ts, last_id) end));
 end $$;
 revoke all on function public.hangar_get_billing(int, timestamptz, uuid, date) from public, anon;
 grant execute on function public.hangar_get_billing(int, timestamptz, uuid, date) to authenticated, service_role;
