@@ -82,7 +82,7 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
     // The body is SQL's payload as it came (private.delivery_json: the webhook contract,
     // which the runner checks when it reads it) with the Worker's fields added at its end:
     // no decode and re-encode here, which linked the whole contract into every Worker that
-    // hands over a job (about 8 KiB gzip each). A payload that is not one JSON object
+    // hands over a job (about 13 KiB gzip each). A payload that is not one JSON object
     // counts a failed attempt; one the runner cannot read is its 400, the same.
     let mut raw = open_object(&delivery.payload)
         .ok_or_else(|| ApiError::Internal("undecodable job payload: not a JSON object".into()))?
