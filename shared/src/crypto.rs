@@ -118,6 +118,9 @@ pub fn secret_id(scope: &str, target: Uuid, name: &str) -> Uuid {
 }
 
 #[cfg(target_arch = "wasm32")]
+pub(crate) use cipher::subtle;
+
+#[cfg(target_arch = "wasm32")]
 mod cipher {
     //! AES-256-GCM through WebCrypto (128-bit tag, appended to the ciphertext).
     use crate::error::ApiError;
@@ -126,7 +129,8 @@ mod cipher {
     use worker::wasm_bindgen_futures::JsFuture;
     use worker::web_sys::{Crypto, CryptoKey, SubtleCrypto};
 
-    fn subtle() -> Result<SubtleCrypto, ApiError> {
+    /// The runtime's `crypto.subtle` (also the JWT's ES256 verification, auth/jwt.rs).
+    pub(crate) fn subtle() -> Result<SubtleCrypto, ApiError> {
         let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"))
             .ok()
             .and_then(|c| c.dyn_into::<Crypto>().ok())

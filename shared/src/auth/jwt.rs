@@ -352,7 +352,7 @@ mod webcrypto {
     use worker::js_sys::{Array, Object, Reflect, Uint8Array};
     use worker::wasm_bindgen::{JsCast, JsValue};
     use worker::wasm_bindgen_futures::JsFuture;
-    use worker::web_sys::{Crypto, CryptoKey, SubtleCrypto};
+    use worker::web_sys::CryptoKey;
 
     /// A P-256 public key as WebCrypto imports it.
     #[derive(Debug, Clone, PartialEq)]
@@ -378,14 +378,6 @@ mod webcrypto {
         (der.first() == Some(&0x30) && has(EC_PUBLIC_KEY) && has(P256)).then_some(Es256Key::Spki(der))
     }
 
-    fn subtle() -> Result<SubtleCrypto, ApiError> {
-        let crypto = Reflect::get(&worker::js_sys::global(), &JsValue::from_str("crypto"))
-            .ok()
-            .and_then(|c| c.dyn_into::<Crypto>().ok())
-            .ok_or_else(|| ApiError::Internal("WebCrypto is not available".into()))?;
-        Ok(crypto.subtle())
-    }
-
     fn algorithm(entries: &[(&str, &str)]) -> Object {
         let o = Object::new();
         for (k, v) in entries {
@@ -396,7 +388,7 @@ mod webcrypto {
 
     /// ECDSA P-256 with SHA-256 over `data`; `signature` is r‖s (64 bytes).
     pub async fn verify(key: &Es256Key, signature: &[u8], data: &[u8]) -> Result<bool, ApiError> {
-        let subtle = subtle()?;
+        let subtle = crate::crypto::subtle()?;
         let (format, bytes, refused) = match key {
             Es256Key::Spki(der) => ("spki", der, ApiError::Misconfigured { variable: "PRIVY_VERIFICATION_KEY" }),
             Es256Key::Point(point) => ("raw", point, ApiError::InvalidToken),
