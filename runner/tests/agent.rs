@@ -155,28 +155,10 @@ async fn zero_turns_the_agents_off() {
     assert!(runner.stop().await && runner2.stop().await);
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn binary(workdir: &std::path::Path, port: u16) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar-runner"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUNNER_SECRET", SECRET)
-        .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUNNER_WORKDIR", workdir)
-        .env("RUNNER_SIM_DELAY_MS", "20")
-        .env("SIMULATE_METRICS_INTERVAL", "100ms");
+    let mut cmd = runner_process(workdir, port);
+    cmd.env("RUNNER_SIM_DELAY_MS", "20").env("SIMULATE_METRICS_INTERVAL", "100ms");
     cmd
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !client().get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
-        assert!(Instant::now() < deadline, "the runner did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn sigterm(child: std::process::Child) -> String {

@@ -147,33 +147,10 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
     assert!(files_in(&dir.path().join("jobs")).is_empty());
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 fn binary(workdir: &Path, port: u16, delay_ms: u64) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hangar-runner"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("RUNNER_SECRET", SECRET)
-        .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUNNER_WORKDIR", workdir)
-        .env("RUNNER_SIM_DELAY_MS", delay_ms.to_string())
-        .env("RUNNER_CALLBACK_BACKOFF_MS", "20");
+    let mut cmd = runner_process(workdir, port);
+    cmd.env("RUNNER_SIM_DELAY_MS", delay_ms.to_string()).env("RUNNER_CALLBACK_BACKOFF_MS", "20");
     cmd
-}
-
-async fn wait_healthy(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        if let Ok(r) = client().get(format!("http://127.0.0.1:{port}/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        assert!(Instant::now() < deadline, "the runner did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn post_signed(port: u16, job: &Value) -> u16 {

@@ -321,6 +321,32 @@ pub async fn health(runner: &Runner) -> Value {
     client().get(format!("http://{}/health", runner.addr)).send().await.unwrap().json().await.unwrap()
 }
 
+/// A free local TCP port, for a runner started as a process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// The runner binary as a process: a clean environment with PATH, the test secret,
+/// 127.0.0.1:`port` and `workdir` only; each test adds its own settings.
+pub fn runner_process(workdir: &Path, port: u16) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_hangar-runner"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("RUNNER_SECRET", SECRET)
+        .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUNNER_WORKDIR", workdir);
+    cmd
+}
+
+/// Waits (up to 20 s) until the runner process on `port` answers its health check.
+pub async fn wait_healthy(port: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !client().get(format!("http://127.0.0.1:{port}/health")).send().await.is_ok_and(|r| r.status().is_success()) {
+        assert!(Instant::now() < deadline, "the runner did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Writes a stand-in `ssh` at `path` that plays the remote end: `on_start` runs first (the
 /// arguments are still in `$@`), then the options are read up to `--` (`$target` is the
 /// user@host), `on_target` runs, 198.51.100.255 refuses like an unreachable host (exit
