@@ -43,6 +43,18 @@ language sql immutable set search_path = '' as $$
 $$;
 revoke all on function private.team_name_refusal(text) from public, anon, authenticated;
 
+-- The header's rule for a team request, once: 404 unless the team was found and the
+-- caller is in it (p_role from private.team_role); 403 when p_owner_may names an owner's
+-- action and the caller is a member. Null when the caller may go on.
+create or replace function private.team_refusal(p_found boolean, p_role text, p_owner_may text default null) returns jsonb
+language sql immutable set search_path = '' as $$
+  select case
+    when not p_found or p_role is null then private.refuse('not_found', 'Team not found')
+    when p_owner_may is not null and p_role <> 'owner' then private.refuse('forbidden', 'Only the team''s owner may ' || p_owner_may)
+  end
+$$;
+revoke all on function private.team_refusal(boolean, text, text) from public, anon, authenticated;
+
 -- teams GET: {teams: Team[]}, the caller's, newest first.
 create or replace function public.hangar_list_teams() returns jsonb
 language sql stable security definer set search_path = '' as $$
@@ -61,10 +73,12 @@ language plpgsql stable security definer set search_path = '' as $$
 declare
   t public.teams;
   my_role pg_catalog.text := private.team_role(p_team_id, auth.uid());
+  refusal pg_catalog.jsonb;
 begin
   select * into t from public.teams where id = p_team_id;
-  if not found or my_role is null then
-    return private.refuse('not_found', 'Team not found');
+  refusal := private.team_refusal(found, my_role);
+  if refusal is not null then
+    return refusal;
   end if;
   return private.ok(private.team_json(t, my_role));
 end $$;
@@ -103,15 +117,10 @@ language plpgsql security definer set search_path = '' as $$
 declare
   t public.teams;
   my_role pg_catalog.text := private.team_role(p_team_id, auth.uid());
-  refusal pg_catalog.jsonb := private.team_name_refusal(p_name);
+  refusal pg_catalog.jsonb;
 begin
   select * into t from public.teams where id = p_team_id for update;
-  if not found or my_role is null then
-    return private.refuse('not_found', 'Team not found');
-  end if;
-  if my_role <> 'owner' then
-    return private.refuse('forbidden', 'Only the team''s owner may rename it');
-  end if;
+  refusal := coalesce(private.team_refusal(found, my_role, 'rename it'), private.team_name_refusal(p_name));
   if refusal is not null then
     return refusal;
   end if;
@@ -133,13 +142,12 @@ declare
   my_role pg_catalog.text := private.team_role(p_team_id, auth.uid());
   live bigint;
   shape pg_catalog.jsonb;
+  refusal pg_catalog.jsonb;
 begin
   select * into t from public.teams where id = p_team_id for update;
-  if not found or my_role is null then
-    return private.refuse('not_found', 'Team not found');
-  end if;
-  if my_role <> 'owner' then
-    return private.refuse('forbidden', 'Only the team''s owner may delete it');
+  refusal := private.team_refusal(found, my_role, 'delete it');
+  if refusal is not null then
+    return refusal;
   end if;
   select count(*) into live from public.machines where team_id = t.id and status <> 'terminated';
   if live > 0 then
@@ -180,13 +188,12 @@ declare
   ident pg_catalog.text := btrim(p_identifier);
   found_ids pg_catalog.uuid[];
   tm public.team_members;
+  refusal pg_catalog.jsonb;
 begin
   select * into t from public.teams where id = p_team_id for key share;
-  if not found or my_role is null then
-    return private.refuse('not_found', 'Team not found');
-  end if;
-  if my_role <> 'owner' then
-    return private.refuse('forbidden', 'Only the team''s owner may add members');
+  refusal := private.team_refusal(found, my_role, 'add members');
+  if refusal is not null then
+    return refusal;
   end if;
   if ident is null or char_length(ident) not between 1 and 320 or ident ~ '[[:cntrl:]]' then
     return private.refuse('validation_error', '`identifier` must be an email, a wallet address or an account id',
