@@ -127,6 +127,8 @@ function checkError(r, codes) {
 const excerpt = (text) => String(text ?? '').slice(0, 200).replace(/[A-Za-z0-9_\-.]{32,}/g, '<token>').replace(/\s+/g, ' ');
 
 const byRuntime = (r) => !header(r, 'x-request-id') && /^ERROR: /.test(r.body ?? '');
+// An answer to HEAD has no body, an error envelope included.
+const bodiless = (r) => (r.body === '' ? null : 'a body in an answer to HEAD');
 
 function check(r) {
   const where = route(r.url);
@@ -138,15 +140,13 @@ function check(r) {
   if (!name || !functionNames.has(name)) {
     const key = `${r.method} ${PREFIX}${name || ''}… (no such function)`;
     if (r.status !== 404) return { key, problem: `status ${r.status}, expected 404 not_found` };
-    // An answer to HEAD has no body, the 404 envelope included (`instances/%2e%2e` is
-    // `/functions/v1/` once the URL is normalised: no function).
-    if (method === 'head') return { key, problem: r.body === '' ? null : 'a body in an answer to HEAD' };
-    return { key, problem: checkError(r, ['not_found']) };
+    // HEAD here too: `instances/%2e%2e` is `/functions/v1/` once the URL is normalised.
+    return { key, problem: method === 'head' ? bodiless(r) : checkError(r, ['not_found']) };
   }
   const p = documentedPath(segments);
   if (method === 'head') {
     const key = `HEAD ${p ?? `${PREFIX}${name}/…`}`;
-    return { key, problem: r.status >= 400 && r.status < 500 ? (r.body === '' ? null : 'a body in an answer to HEAD') : `status ${r.status}: no function answers HEAD (4xx expected)` };
+    return { key, problem: r.status >= 400 && r.status < 500 ? bodiless(r) : `status ${r.status}: no function answers HEAD (4xx expected)` };
   }
   if (method === 'options') {
     const key = `OPTIONS ${p ?? `${PREFIX}${name}/…`}`;
