@@ -80,6 +80,13 @@ export function rateLimits(fn, vars, { namespaceBase = 1000 } = {}) {
   return list;
 }
 
+/** The value of RATE_LIMIT_BINDINGS for `fn`: the bindings its Worker must have (a Worker
+ * missing one answers 503 rather than serve without a limit), `none` for the unlimited. */
+export function rateLimitBindings(fn, vars) {
+  const names = rateLimits(fn, vars).map((rl) => rl.name);
+  return names.length ? names.join(",") : "none";
+}
+
 // The deployment stages (`make deploy STAGE=…`). Wrangler's environments already hold one
 // Worker per function ([env.<function>]) and cannot nest, so a stage is a wrangler
 // configuration of its own (scripts/deploy.mjs writes .local/deploy/wrangler.<stage>.toml):

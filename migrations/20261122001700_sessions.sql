@@ -71,7 +71,10 @@ begin
       or claims ->> 'iss' is not distinct from 'hangar' then
     return;
   end if;
-  credits := greatest(coalesce(private.setting('signup_credits_cents'), 0), 0);
+  -- An anonymous Supabase sign-in (is_anonymous) costs nothing to repeat, so it gets no
+  -- signup credits (API.md §2): it can buy credits like anyone else.
+  credits := case when claims -> 'is_anonymous' = 'true'::pg_catalog.jsonb then 0
+    else greatest(coalesce(private.setting('signup_credits_cents'), 0), 0) end;
   insert into public.accounts (id, provider, identifier, credit_balance_cents, last_login)
   values (uid,
     nullif(claims -> 'app_metadata' ->> 'provider', ''),

@@ -97,10 +97,39 @@ declare
   j public.jobs;
   refusal pg_catalog.jsonb;
   key_facts pg_catalog.jsonb;
+  v_name pg_catalog.text := pg_catalog.btrim(p_name);
 begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
   end if;
+  -- The Worker's defaults and refusals (create-machine), so that a caller of /rpc gets the
+  -- same machine or the same 400 naming the field, never a constraint's raw error. The
+  -- Worker always sends provider, region and image; DEFAULT_PROVIDER is the Worker's.
+  p_tier := coalesce(p_tier, 'dev.small');
+  p_provider := coalesce(p_provider, 'aws');
+  p_region := coalesce(p_region, case p_provider when 'aws' then 'us-east-1' when 'gcp' then 'us-central1' when 'azure' then 'eastus' end);
+  p_image := coalesce(p_image, 'ubuntu-22.04');
+  refusal := case
+    when v_name is null or v_name !~ '^[A-Za-z0-9 _-]{1,63}$' then private.refuse('validation_error',
+      '`name` must be 1 to 63 characters of letters, digits, -, _ and space', jsonb_build_object('field', 'name'))
+    when p_provider not in ('aws', 'gcp', 'azure') then private.refuse('validation_error',
+      '`provider` must be one of aws, gcp, azure', jsonb_build_object('field', 'provider'))
+    when p_region !~ '^[a-z0-9-]{2,32}$' then private.refuse('validation_error',
+      '`region` must be 2 to 32 characters of a-z, 0-9 and -', jsonb_build_object('field', 'region'))
+    when p_image !~ '^[A-Za-z0-9._:/@-]{1,128}$' then private.refuse('validation_error',
+      '`image` must be 1 to 128 characters of letters, digits and ._:/@-', jsonb_build_object('field', 'image'))
+    when p_configuration is not null and (pg_catalog.jsonb_typeof(p_configuration) <> 'object'
+        or octet_length(p_configuration::pg_catalog.text) > 16384 or private.jsonb_depth(p_configuration) > 16)
+      then private.refuse('validation_error', '`configuration` must be a JSON object of at most 16 KiB and 16 levels',
+        jsonb_build_object('field', 'configuration'))
+    when p_idempotency_key is not null and (octet_length(p_idempotency_key) not between 1 and 255 or p_idempotency_key !~ '^[!-~]+$')
+      then private.refuse('validation_error', 'Idempotency-Key must be 1 to 255 visible ASCII characters',
+        jsonb_build_object('field', 'Idempotency-Key'))
+  end;
+  if refusal is not null then
+    return refusal;
+  end if;
+  p_name := v_name;
   select * into t from public.tiers where id = p_tier;
   if not found then
     return private.refuse('validation_error', 'Unknown tier', jsonb_build_object('field', 'tier'));
@@ -183,6 +212,13 @@ begin
       format('An account may have at most %s machines that are not terminated', limit_count),
       jsonb_build_object('limit', limit_count, 'current', current_count));
   end if;
+  -- Creations per hour (API.md §1): each starts a Terraform apply, whatever the path.
+  select private.rate_refusal('max_machine_creates_per_hour', count(*), min(mc.created_at), interval '1 hour')
+    into refusal from public.machines mc where mc.owner_id = uid and mc.created_at > now() - interval '1 hour';
+  if refusal is not null then
+    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
+    return refusal;
+  end if;
   -- One hour of every machine the account would then have running (API.md §3).
   required := private.running_hourly_cents(uid, null) + t.price_per_hour_cents;
   if balance < required then
@@ -221,6 +257,7 @@ declare
   j public.jobs;
   balance bigint;
   required bigint;
+  refusal pg_catalog.jsonb;
 begin
   if p_action is null or p_action not in ('start', 'stop', 'restart', 'delete') then
     return private.refuse('validation_error', 'Unknown action', jsonb_build_object('field', 'action'));
@@ -240,6 +277,18 @@ begin
   end if;
   if tr.job_action is null then
     return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', false));
+  end if;
+  -- Transitions of one machine per minute (API.md §1): each is a Terraform run. A delete
+  -- is never refused (it ends the machine, and its bill); creations are limited per hour.
+  if p_action <> 'delete' then
+    select private.rate_refusal('max_actions_per_machine_per_minute', count(*), min(jb.created_at), interval '1 minute')
+      into refusal from public.jobs jb
+      where jb.machine_id = m.id and jb.created_at > now() - interval '1 minute'
+        and jb.action in (select x.job_action from private.machine_transitions x
+          where x.job_action is not null and x.to_status is distinct from x.from_status);
+    if refusal is not null then
+      return refusal;
+    end if;
   end if;
 
   if p_action = 'start' then

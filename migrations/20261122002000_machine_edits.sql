@@ -104,10 +104,31 @@ language plpgsql security definer set search_path = '' as $$
 declare
   m public.machines;
   e public.machine_events;
+  refusal pg_catalog.jsonb;
 begin
-  select * into m from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'note');
+  -- The Worker's rules (domain::EventType, Level, the body's limits), for callers of /rpc.
+  if p_event_type is null or p_event_type !~ '^[A-Za-z0-9._:-]{1,64}$' then
+    return private.refuse('validation_error', '`eventType` must be 1 to 64 characters of letters, digits and ._:-',
+      jsonb_build_object('field', 'eventType'));
+  end if;
+  if p_level is not null and p_level not in ('info', 'warn', 'error') then
+    return private.refuse('validation_error', '`level` must be one of info, warn, error', jsonb_build_object('field', 'level'));
+  end if;
+  if p_details is not null and (octet_length(p_details::pg_catalog.text) > 16384 or private.jsonb_depth(p_details) > 32) then
+    return private.refuse('validation_error', '`details` must be at most 16 KiB and 32 levels deep', jsonb_build_object('field', 'details'));
+  end if;
+  -- The machine row is locked so that concurrent notes count one after the other.
+  select * into m from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'note') for update;
   if not found then
     return private.refuse('not_found', 'Machine not found');
+  end if;
+  -- Events per machine per minute (API.md §1): every event its users caused counts, the
+  -- transitions' own too (those are limited to fewer per minute themselves).
+  select private.rate_refusal('max_events_per_machine_per_minute', count(*), min(ev.created_at), interval '1 minute')
+    into refusal from public.machine_events ev
+    where ev.machine_id = m.id and ev.source = 'user' and ev.created_at > now() - interval '1 minute';
+  if refusal is not null then
+    return refusal;
   end if;
   insert into public.machine_events (machine_id, owner_id, event_type, details, level, source)
   values (m.id, m.owner_id, p_event_type, p_details, coalesce(p_level, 'info'), 'user')

@@ -5,8 +5,18 @@
 -- insights.
 -- The scheduler keeps 8 days (hangar_prune_metrics).
 --
--- The key is (machine, recorded_at): a batch the agent sends again is stored once, and
--- it is the index of insights' time ranges. owner_id is the machine's creator, copied.
+-- A machine keeps at most one sample per 10-second slot (API.md §4): the key is
+-- (machine, slot), so a batch the agent sends again is stored once and a token that
+-- floods samples stores at most six a minute; (machine, recorded_at) is the index of
+-- insights' time ranges. owner_id is the machine's creator, copied.
+
+-- The 10-second slot of a moment. extract(epoch) of a timestamptz does not depend on the
+-- time zone, so this is immutable (Postgres marks extract itself only stable).
+create or replace function private.metric_slot(t timestamptz) returns bigint
+language sql immutable parallel safe set search_path = '' as $$
+  select floor(extract(epoch from t) / 10)::bigint
+$$;
+revoke all on function private.metric_slot(timestamptz) from public, anon, authenticated;
 
 create table public.machine_metrics (
   machine_id uuid not null references public.machines (id) on delete cascade,
@@ -17,8 +27,10 @@ create table public.machine_metrics (
   disk numeric(5, 2) not null check (disk between 0 and 100),
   net_in bigint not null check (net_in >= 0),
   net_out bigint not null check (net_out >= 0),
-  primary key (machine_id, recorded_at)
+  slot bigint not null generated always as (private.metric_slot(recorded_at)) stored,
+  primary key (machine_id, slot)
 );
+create index machine_metrics_series on public.machine_metrics (machine_id, recorded_at);
 -- Pruning: everything older than 8 days, across machines.
 create index machine_metrics_recorded on public.machine_metrics (recorded_at);
 

@@ -7,7 +7,10 @@
 --     cents: one `charge` billing record (covering last_charged_at .. the moment it is
 --     billed up to, with the billed time in usage_seconds), the balance lowered by as
 --     much, last_billed_at moved to p_now, the sub-cent rest kept in billed_remainder.
---     Machines owing less are left untouched (their clock keeps running). A p_now earlier
+--     Machines owing less are left untouched (their clock keeps running), but for a
+--     terminated one, which will owe nothing more: its last fraction of a cent is charged
+--     as one cent and its remainder is then zero, so a machine deleted before it owed a
+--     whole cent still pays, once (API.md §4 "Every second is paid"). A p_now earlier
 --     than a machine's last_billed_at adds no time: nothing is charged twice, and a run
 --     at the same p_now again finds nothing to charge.
 --  2. Stops. Every machine that may be stopped (the transition table's `stop`) and whose
@@ -50,6 +53,7 @@ begin
     join private.machine_statuses s on s.status = m.status
     where (p_account_id is null or m.owner_id = p_account_id)
       and (coalesce(m.billed_remainder, 0) >= per_cent
+        or (m.status = 'terminated' and m.billed_remainder > 0)
         or (s.billed and m.last_billed_at < t_now
           and coalesce(m.billed_remainder, 0) + t.price_per_month_cents::numeric * private.elapsed_us(m.last_billed_at, t_now) >= per_cent))
   ), locked as (
@@ -60,6 +64,7 @@ begin
     for update skip locked
   ), owed as (
     select l.id, l.owner_id, l.name, l.tier, l.last_billed_at, l.last_charged_at, e.us,
+      l.status = 'terminated' as final,
       coalesce(l.billed_remainder, 0) + t.price_per_month_cents::numeric * e.us as units,
       coalesce(l.billed_remainder_us, 0) + e.us as usage_us
     from locked l
@@ -67,15 +72,17 @@ begin
     join private.machine_statuses s on s.status = l.status
     cross join lateral (select case when s.billed then private.elapsed_us(l.last_billed_at, t_now) else 0 end as us) e
   ), charge as (
-    select o.*, floor(o.units / per_cent)::bigint as cents,
+    -- A terminated machine pays its last fraction of a cent as a whole one (API.md §4):
+    -- at most one cent rounded up per machine lifetime, and nothing is left owing.
+    select o.*, (case when o.final then ceil(o.units / per_cent) else floor(o.units / per_cent) end)::bigint as cents,
       -- The moment the machine is now billed up to.
       case when o.us > 0 then t_now else o.last_billed_at end as upto
     from owed o
-    where o.units >= per_cent
+    where o.units >= per_cent or (o.final and o.units > 0)
   ), machines_charged as (
     update public.machines m set
       last_billed_at = c.upto,
-      billed_remainder = (c.units - c.cents::numeric * per_cent)::bigint,
+      billed_remainder = greatest(c.units - c.cents::numeric * per_cent, 0)::bigint,
       billed_remainder_us = 0,
       last_charged_at = c.upto
     from charge c

@@ -27,6 +27,10 @@ begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
   end if;
+  -- The Worker's `period` is YYYY-MM (domain::Month); a caller of /rpc gets the same 400.
+  if p_period is not null and (p_period not between '0001-01-01' and '9999-12-31') then
+    return private.refuse('validation_error', '`period` must be a month, YYYY-MM', jsonb_build_object('field', 'period'));
+  end if;
   perform private.ensure_account();
   select credit_balance_cents into balance from public.accounts where id = uid;
   if not found then

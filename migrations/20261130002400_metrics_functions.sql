@@ -6,9 +6,9 @@
 -- of the bearer token), and it must not be terminated; p_machine_id, when the agent names
 -- its machine, must be that one. Anything else is invalid_token (401), whichever part is
 -- wrong. Samples are {cpuUsage, memoryUsage, diskUsage, networkIn, networkOut,
--- recordedAt?}; without recordedAt a sample is taken now. A sample at a moment already
--- stored for the machine is a retry: it is dropped. The table's CHECKs hold the ranges
--- for any caller.
+-- recordedAt?}; without recordedAt a sample is taken now. A sample in a 10-second slot
+-- already stored for the machine (a retry, or a flood) is dropped: `stored` counts what
+-- was kept. The table's CHECKs hold the ranges for any caller.
 create or replace function public.hangar_record_metrics(
   p_token_hash text default null, p_machine_id uuid default null, p_samples jsonb default null
 ) returns jsonb
@@ -34,7 +34,7 @@ begin
     (s ->> 'cpuUsage')::numeric, (s ->> 'memoryUsage')::numeric, (s ->> 'diskUsage')::numeric,
     (s ->> 'networkIn')::bigint, (s ->> 'networkOut')::bigint
   from pg_catalog.jsonb_array_elements(p_samples) s
-  on conflict (machine_id, recorded_at) do nothing;
+  on conflict (machine_id, slot) do nothing;
   get diagnostics stored = row_count;
   return private.ok(jsonb_build_object('accepted', pg_catalog.jsonb_array_length(p_samples), 'stored', stored,
     'machineId', m.id));

@@ -73,6 +73,12 @@ const host = fromFile.HANGAR_ROUTE_HOST ?? stage.host;
 const zone = fromFile.HANGAR_ZONE ?? stage.zone;
 
 const { vars } = deployConfig(overrides);
+// A stage is real, dry run or not: the test-only panic trigger is never part of one.
+if (!["", "0"].includes(String(vars.HANGAR_TEST_PANIC ?? "").trim())) {
+  fail(`HANGAR_TEST_PANIC=${vars.HANGAR_TEST_PANIC} (from ${relative(ROOT, envFile)}) is for the local test stack only: ` +
+    `a ${stageName} Worker must never panic on request. Remove it or set it to 0.`);
+}
+
 const placeholders = Object.entries({ ...vars, HANGAR_ROUTE_HOST: host, HANGAR_ZONE: zone })
   .filter(([, v]) => /hangar\.example|YOUR-/.test(v)).map(([k]) => k);
 if (placeholders.length && !dryRun) {

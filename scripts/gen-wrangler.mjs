@@ -13,7 +13,7 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { deployConfig, rateLimits, ROOT } from "../config/variables.mjs";
+import { deployConfig, rateLimitBindings, rateLimits, ROOT } from "../config/variables.mjs";
 
 // Per-function extras. aliases: more names the function answers to
 // (/functions/v1/<alias>, for URLs the frontend already uses). crons: cron
@@ -90,6 +90,7 @@ export function renderWrangler({ host = "*", zone = "hangar.example", workerPref
     }
     out.push(`[env.${name}.vars]`);
     for (const [k, v] of Object.entries(vars)) out.push(`${k} = ${str(v)}`);
+    out.push(`RATE_LIMIT_BINDINGS = ${str(rateLimitBindings(name, vars))}`);
     out.push("");
   }
   return { text: out.join("\n"), functions };

@@ -109,6 +109,9 @@ pub struct Config {
     /// `HANGAR_TEST_PANIC=1` (local test stack only): a request carrying the
     /// `x-hangar-test-panic` header panics inside its handler, to prove what a panic answers.
     pub test_panic: bool,
+    /// `RATE_LIMIT_BINDINGS`: the rate-limiting bindings this Worker must have (comma-separated;
+    /// `none`: not limited). Unset: `RATE_LIMITER`. http::rate_limit answers 503 for a missing one.
+    pub rate_limit_bindings: Vec<String>,
     privy_app_id: Option<String>,
     privy_key: Option<PrivyKeySource>,
     /// `SECRETS_KEY` and `SECRETS_KEY_PREVIOUS` (base64 of 32 bytes): read where secrets
@@ -214,6 +217,10 @@ impl Config {
             }
             .ok_or(ApiError::Misconfigured { variable: "ALLOWED_IMAGES" })?,
             test_panic: get("HANGAR_TEST_PANIC").as_deref() == Some("1"),
+            rate_limit_bindings: match get("RATE_LIMIT_BINDINGS") {
+                None => vec![crate::http::rate_limit::BINDING.to_string()],
+                Some(list) => list.split(',').map(str::trim).filter(|b| !b.is_empty() && *b != "none").map(str::to_string).collect(),
+            },
             privy_app_id: get("PRIVY_APP_ID"),
             privy_key,
             secrets_key: get("SECRETS_KEY").map(Secret),
@@ -273,6 +280,16 @@ mod tests {
         assert_eq!(c.postgrest_url, "https://x.supabase.co/rest/v1");
         assert_eq!(c.allowed_origins, Origins::Any);
         assert_eq!(c.session_ttl_secs, 3600);
+    }
+
+    #[test]
+    fn rate_limit_bindings_default_to_the_general_one() {
+        assert_eq!(load(&base()).unwrap().rate_limit_bindings, vec!["RATE_LIMITER"]);
+        let mut v = base();
+        v.insert("RATE_LIMIT_BINDINGS", "RATE_LIMITER, CREATE_RATE_LIMITER");
+        assert_eq!(load(&v).unwrap().rate_limit_bindings, vec!["RATE_LIMITER", "CREATE_RATE_LIMITER"]);
+        v.insert("RATE_LIMIT_BINDINGS", "none");
+        assert!(load(&v).unwrap().rate_limit_bindings.is_empty());
     }
 
     #[test]

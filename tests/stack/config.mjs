@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { ALLOWED_IMAGES, ROOT, VARIABLES, workspaceVersion } from "../../config/variables.mjs";
 
-export { ROOT, rateLimits } from "../../config/variables.mjs";
+export { ROOT, rateLimitBindings, rateLimits } from "../../config/variables.mjs";
 export const LOCAL_DIR = join(ROOT, ".local");
 
 // A fixed development secret (>= 32 chars): stable tokens across restarts, so a

@@ -5,7 +5,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { parse as parseToml } from "smol-toml";
-import { rateLimits } from "./config.mjs";
+import { rateLimitBindings, rateLimits } from "./config.mjs";
 import { childPids, logSink, pipeLines } from "./util.mjs";
 
 /**
@@ -41,7 +41,7 @@ export async function startFunctions({ root, runDir, dev, port, bindings, limits
       // Cron-only workers still get a route-less slot; see the control endpoint.
       compatibilityDate: envs[n].compatibility_date ?? wrangler.compatibility_date,
       compatibilityFlags: envs[n].compatibility_flags ?? wrangler.compatibility_flags ?? [],
-      bindings,
+      bindings: { ...bindings, RATE_LIMIT_BINDINGS: rateLimitBindings(n, limits) },
       // The rate-limiting bindings wrangler.toml declares, with this stack's limits.
       ratelimits: Object.fromEntries(
         rateLimits(n, limits).map((rl) => [rl.name, { namespace_id: rl.namespaceId, simple: { limit: rl.limit, period: 60 } }]),

@@ -237,6 +237,8 @@ fn decode<T: DeserializeOwned>(function: &str, outcome: Outcome) -> Result<T, Ap
         },
         "project_not_empty" => ApiError::ProjectNotEmpty { machine_count: int("machineCount") },
         "quota_exceeded" => ApiError::QuotaExceeded { message, limit: int("limit"), current: int("current") },
+        // A limit the database holds (private.rate_refusal): 429 with its Retry-After.
+        "rate_limited" => ApiError::RateLimited { retry_after_secs: int("retryAfterSeconds").clamp(1, 3600) as u32 },
         other => ApiError::Internal(format!("postgrest {function}: unknown outcome error {other:?}")),
     })
 }
@@ -250,6 +252,16 @@ mod tests {
     fn outcome<T: DeserializeOwned>(v: Value) -> Result<T, ApiError> {
         let text = v.to_string();
         decode("f", serde_json::from_str(&text).unwrap())
+    }
+
+    #[test]
+    fn a_database_rate_limit_is_429_with_its_retry_after() {
+        let e = outcome::<Value>(json!({"ok": false, "error": "rate_limited", "message": "Too many requests",
+            "details": {"limit": 20, "current": 20, "retryAfterSeconds": 42}})).unwrap_err();
+        assert_eq!(e.status(), 429);
+        assert!(matches!(e, ApiError::RateLimited { retry_after_secs: 42 }), "{e:?}");
+        let e = outcome::<Value>(json!({"ok": false, "error": "rate_limited", "details": {}})).unwrap_err();
+        assert!(matches!(e, ApiError::RateLimited { retry_after_secs: 1 }), "{e:?}");
     }
 
     #[test]

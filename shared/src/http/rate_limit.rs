@@ -1,15 +1,21 @@
 //! Rate limits (API.md §1) through the Workers rate-limiting binding. A Worker declares
 //! `RATE_LIMITER` (every request: per user, or per client IP without a session) and,
 //! where machines are created, `CREATE_RATE_LIMITER` (POSTs only). The limits are the
-//! bindings' own settings, generated from RATE_LIMIT_* by scripts/gen-wrangler.mjs; a
-//! Worker without the binding (runner-callback, scheduler) is not limited.
+//! bindings' own settings, generated from RATE_LIMIT_* by scripts/gen-wrangler.mjs, which
+//! also tells each Worker which bindings it must have (`RATE_LIMIT_BINDINGS`; `none` for
+//! runner-callback and scheduler, which are not limited).
 //!
-//! `record-metrics` counts per agent token, i.e. per machine (each machine has its own):
-//! machines report from the cloud, often many behind one NAT address, and a per-address
-//! count would let them throttle each other. The key is a hash of the token, so the token
-//! itself is never a key; a caller inventing tokens gets a bucket per token, but each such
-//! request is one indexed lookup that stores nothing (401).
+//! `record-metrics` counts per client address until the agent token is verified, then per
+//! token, i.e. per machine (API.md §8 "Limits the database holds"): machines report from
+//! the cloud, often many behind one NAT address, and a per-address count would let them
+//! throttle each other once they are known; but a token nobody has verified yet is counted
+//! on its address, so a caller inventing tokens shares one bucket rather than getting a
+//! bucket per token. "Verified" is what this isolate has seen the database accept
+//! ([`agent_verified`]); the database still checks every request. The key is a hash of
+//! the token, so the token itself is never a key.
 use crate::error::ApiError;
+use std::cell::RefCell;
+use std::collections::HashSet;
 use worker::Env;
 
 pub const BINDING: &str = "RATE_LIMITER";
@@ -20,11 +26,37 @@ pub const PERIOD_SECS: u32 = 60;
 /// The function whose callers are machines' agents, counted per agent token.
 pub const AGENT_ROUTE: &str = "record-metrics";
 
+/// Agent tokens this isolate has seen the database accept (their keys). Bounded: when it
+/// is full it starts again, and a forgotten token counts on its address until its next
+/// accepted request.
+const MAX_VERIFIED_AGENTS: usize = 10_000;
+thread_local! {
+    static VERIFIED_AGENTS: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
+}
+
+fn agent_key(token: &str) -> String {
+    format!("agent:{}", &crate::auth::refresh::hash(token)[..32])
+}
+
+/// `record-metrics` after the database accepted `token`: its later requests count on it.
+pub fn agent_verified(token: &str) {
+    VERIFIED_AGENTS.with(|set| {
+        let mut set = set.borrow_mut();
+        if set.len() >= MAX_VERIFIED_AGENTS {
+            set.clear();
+        }
+        set.insert(agent_key(token));
+    });
+}
+
 /// Who a limit counts on `route` (`authorization`: the request's header): on
-/// `record-metrics` the agent token (its machine), on the others [`key`].
+/// `record-metrics` the agent token (its machine) once verified, else [`key`].
 pub fn route_key(route: &str, user: Option<uuid::Uuid>, authorization: Option<&str>, client_ip: Option<&str>) -> String {
     match (route, crate::auth::bearer_token(authorization)) {
-        (AGENT_ROUTE, Some(token)) => format!("agent:{}", &crate::auth::refresh::hash(&token)[..32]),
+        (AGENT_ROUTE, Some(token)) => {
+            let k = agent_key(&token);
+            if VERIFIED_AGENTS.with(|set| set.borrow().contains(&k)) { k } else { key(user, client_ip) }
+        }
         _ => key(user, client_ip),
     }
 }
@@ -37,12 +69,15 @@ pub fn key(user: Option<uuid::Uuid>, client_ip: Option<&str>) -> String {
     }
 }
 
-/// Counts this request against the Worker's limits; `creating` adds the create limit.
-pub async fn check(env: &Env, key: &str, creating: bool) -> Result<(), ApiError> {
-    let bindings: &[&str] = if creating { &[BINDING, CREATE_BINDING] } else { &[BINDING] };
-    for name in bindings {
-        // A binding that is not declared means no limit here (see the file comment).
-        let Ok(limiter) = env.rate_limiter(name) else { continue };
+/// Counts this request against the Worker's limits (`bindings`: the configuration's
+/// `RATE_LIMIT_BINDINGS`, what the Worker must have); `creating` adds the create limit.
+/// A binding the configuration names but the Worker lacks is `503`: a Worker deployed
+/// without it would otherwise serve without a limit.
+pub async fn check(env: &Env, bindings: &[String], key: &str, creating: bool) -> Result<(), ApiError> {
+    for name in bindings.iter().filter(|b| creating || b.as_str() != CREATE_BINDING) {
+        let limiter = env
+            .rate_limiter(name)
+            .map_err(|_| ApiError::Unavailable(format!("rate-limit binding {name} is not declared for this Worker")))?;
         let outcome = limiter.limit(key.to_string()).await?;
         if !outcome.success {
             return Err(ApiError::RateLimited { retry_after_secs: PERIOD_SECS });
@@ -66,7 +101,17 @@ mod tests {
     }
 
     #[test]
-    fn agents_count_per_token_not_per_address() {
+    fn unverified_agent_tokens_count_on_their_address() {
+        // Made-up tokens from one address share its bucket (issue 15, defect 6).
+        for t in ["Bearer made-up-1", "Bearer made-up-2", "Bearer made-up-3"] {
+            assert_eq!(route_key(AGENT_ROUTE, None, Some(t), Some("9.9.9.9")), "ip:9.9.9.9");
+        }
+    }
+
+    #[test]
+    fn verified_agents_count_per_token_not_per_address() {
+        agent_verified("token-a");
+        agent_verified("token-b");
         // Two machines behind one NAT address: two buckets.
         let (a, b) = (route_key(AGENT_ROUTE, None, Some("Bearer token-a"), Some("1.2.3.4")), route_key(AGENT_ROUTE, None, Some("Bearer token-b"), Some("1.2.3.4")));
         assert_ne!(a, b);

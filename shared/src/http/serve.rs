@@ -87,7 +87,7 @@ where
                 let user = verified.as_ref().and_then(|v| v.as_ref().ok()).map(|c| c.claims.sub);
                 let key = rate_limit::route_key(route.name, user, authorization.as_deref(), header("cf-connecting-ip").as_deref());
                 let test_panic = config.test_panic && header("x-hangar-test-panic").is_some();
-                match rate_limit::check(&env, &key, method == Method::Post).await {
+                match rate_limit::check(&env, &config.rate_limit_bindings, &key, method == Method::Post).await {
                     Err(e) => Err(e),
                     Ok(()) => {
                         let call = Call { req, ctx, config: config.share(), request_id: request_id.clone(), sub_path, verified, read: None };

@@ -8,6 +8,8 @@ import { Miniflare } from 'miniflare';
 import { env, ROOT, verificationPem } from '../lib/env.mjs';
 import { fails, ok, signIn } from '../lib/api.mjs';
 import { privyToken } from '../lib/jwt.mjs';
+import { createMachine } from '../lib/machines.mjs';
+import { setAgentToken } from '../lib/billing.mjs';
 
 const LIMIT = { exchange: 3, perUser: 6, create: 2 };
 let mf;
@@ -15,7 +17,9 @@ let base;
 
 before(async () => {
   const bindings = { ...env, PRIVY_VERIFICATION_KEY: verificationPem };
-  const worker = (name, ratelimits) => ({
+  // RATE_LIMIT_BINDINGS: what the Worker must have (as the stack and wrangler.toml say);
+  // `required` names one it lacks.
+  const worker = (name, ratelimits, required = Object.keys(ratelimits).join(',') || 'none') => ({
     name,
     modules: true,
     scriptPath: `functions/${name}/build/entry.js`,
@@ -26,7 +30,7 @@ before(async () => {
     ],
     routes: [`*/functions/v1/${name}*`],
     compatibilityDate: '2026-07-01',
-    bindings,
+    bindings: { ...bindings, RATE_LIMIT_BINDINGS: required },
     // Counters belong to a namespace (as on Cloudflare): every Worker's RATE_LIMITER shares one.
     ratelimits: Object.fromEntries(Object.entries(ratelimits).map(([k, [namespace_id, limit]]) =>
       [k, { namespace_id, simple: { limit, period: 60 } }])),
@@ -39,6 +43,9 @@ before(async () => {
       worker('me', { RATE_LIMITER: ['user', LIMIT.perUser] }),
       worker('exchange', { RATE_LIMITER: ['exchange', LIMIT.exchange] }),
       worker('create-machine', { RATE_LIMITER: ['user', LIMIT.perUser], CREATE_RATE_LIMITER: ['create', LIMIT.create] }),
+      worker('record-metrics', { RATE_LIMITER: ['agents', LIMIT.perUser] }),
+      // Deployed without the binding its configuration requires.
+      worker('get-pricing', {}, 'RATE_LIMITER'),
     ],
   });
   base = (await mf.ready).toString().replace(/\/$/, '');
@@ -100,4 +107,32 @@ test('create: RATE_LIMIT_CREATE_PER_MIN machine creations a minute per user, the
   limited(await call('create-machine', { body: { name: 'rl-over' }, token: user.accessToken }));
   const me = ok(await call('me', { method: 'GET', token: user.accessToken }));
   assert.equal(me.machineCount, LIMIT.create);
+});
+
+// Issue 15, defect 6: each made-up bearer token had a bucket of its own at record-metrics.
+test('record-metrics: unverified tokens count on the client address, verified ones on the token', async () => {
+  const owner = await signIn();
+  const [m1, m2] = [await createMachine(owner), await createMachine(owner)];
+  const [t1, t2] = [await setAgentToken(m1.id), await setAgentToken(m2.id)];
+  const sample = { cpuUsage: 1, memoryUsage: 2, diskUsage: 3, networkIn: 0, networkOut: 0 };
+  const post = (token, ip) => call('record-metrics', { body: sample, token, headers: { 'cf-connecting-ip': ip } });
+  await freshWindow();
+  const ip = `198.51.100.${Math.floor(Math.random() * 200) + 1}`;
+  // Made-up tokens from one address share its bucket: 401 each, then 429 (no more lookups).
+  for (let i = 0; i < LIMIT.perUser - 2; i++) fails(await post(`made-up-${i}-${Math.random()}`, ip), 401, 'invalid_token');
+  // Two real machines behind the same address: their first reports count on it too…
+  assert.equal((await post(t1, ip)).status, 202);
+  assert.equal((await post(t2, ip)).status, 202);
+  limited(await post(`made-up-last-${Math.random()}`, ip));
+  // …then each counts on its own token, whatever the address's bucket says.
+  for (let i = 0; i < LIMIT.perUser; i++) assert.equal((await post(t1, ip)).status, 202, `t1 #${i}`);
+  limited(await post(t1, ip));
+  assert.equal((await post(t2, ip)).status, 202, 'another machine behind the same address is not throttled by the first');
+});
+
+test('a Worker deployed without the rate-limiting binding it requires answers 503, never serves unlimited', async () => {
+  for (let i = 0; i < 3; i++) {
+    const res = await call('get-pricing', { method: 'GET' });
+    fails(res, 503, 'unavailable');
+  }
 });

@@ -140,3 +140,24 @@ test('billing records are read-only for users: no insert, update or delete throu
   const [row] = await accountRows(u.user.id);
   assert.equal(row.credit_balance_cents, signupCredits);
 });
+
+// Issue 15, defect 9: each anonymous sign-in was worth the signup credits.
+test('an anonymous Supabase sign-in (is_anonymous) gets an account without signup credits, through the functions and /rpc', async () => {
+  for (const call of [
+    (u) => fn('me', { token: u.accessToken }),
+    (u) => rest('/rpc/hangar_me', { method: 'POST', token: u.accessToken, body: {} }),
+  ]) {
+    const u = supabaseUser({ is_anonymous: true, email: '', app_metadata: { provider: 'anonymous', providers: ['anonymous'] } });
+    const res = await call(u);
+    assert.equal(res.status, 200, show(res));
+    const [row] = await accountRows(u.sub);
+    assert.equal(row?.credit_balance_cents, 0, 'no signup credits');
+    assert.deepEqual(await signupRecords(u.sub), [], 'no signup record');
+    // It can still be given credits, and buy machines with them, like any account.
+    ok(await fn('add-credits', { token: env.SUPABASE_SERVICE_ROLE_KEY, body: { userId: u.sub, amountCents: 500, description: 'bought' } }), 201);
+    assert.equal(ok(await fn('me', { token: u.accessToken })).creditBalanceCents, 500);
+  }
+  // A non-anonymous sign-in still gets them.
+  const named = supabaseUser({ is_anonymous: false });
+  assert.equal(ok(await fn('me', { token: named.accessToken })).creditBalanceCents, await signupSetting());
+});
