@@ -12,7 +12,7 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { fn, ok, fails, signIn, show } from '../lib/api.mjs';
 import { env } from '../lib/env.mjs';
-import { createRaw, act, rows, sql, value } from '../lib/machines.mjs';
+import { createRaw, createMachine, act, rows, sql, value } from '../lib/machines.mjs';
 import { waitForStatus } from '../lib/runner.mjs';
 import { agentToken, setAgentToken, postMetrics, sample, prng } from '../lib/billing.mjs';
 
@@ -49,9 +49,30 @@ test('an agent posts one sample or a batch with its token: 202 { accepted }; a b
   assert.equal(Number(row.cpu), batch[1].cpuUsage);
   assert.equal(Number(row.net_out), batch[1].networkOut);
   assert.equal(row.owner_id, owner.user.id);
-  const full = Array.from({ length: 100 }, (_, i) => sample(Math.random, { recordedAt: new Date(Date.now() - 3_600_000 - i * 1000).toISOString() }));
+  const full = Array.from({ length: 100 }, (_, i) => sample(Math.random, { recordedAt: new Date(Date.now() - 3_600_000 - i * 10_000).toISOString() }));
   assert.deepEqual(ok(await postMetrics(t2, full), 202), { accepted: 100 });
-  assert.equal((await samplesOf(m2.id)).length, 100);
+  assert.equal((await samplesOf(m2.id)).length, 100, 'one sample per 10-second slot: all kept');
+});
+
+// Issue 15, defect 6: a valid agent token could store 60,000 samples a minute.
+test('a machine keeps at most one sample per 10-second slot, however fast its token posts', async () => {
+  const owner = await signIn();
+  const m = await createMachine(owner);
+  const t = await setAgentToken(m.id);
+  const base = Math.floor((Date.now() - 7_200_000) / 10_000) * 10_000; // a slot boundary, 2 h ago
+  // 60 samples a second apart: six slots.
+  const dense = Array.from({ length: 60 }, (_, i) => sample(Math.random, { recordedAt: new Date(base + i * 1000).toISOString() }));
+  assert.deepEqual(ok(await postMetrics(t, dense), 202), { accepted: 60 });
+  assert.equal((await samplesOf(m.id)).length, 6);
+  // The first of each slot is the one kept; a later post into a kept slot stores nothing.
+  const kept = await rows`select recorded_at from machine_metrics where machine_id = ${m.id} order by recorded_at`;
+  assert.deepEqual(kept.map((r) => Date.parse(r.recorded_at)), [0, 1, 2, 3, 4, 5].map((k) => base + k * 10_000));
+  ok(await postMetrics(t, sample(Math.random, { recordedAt: new Date(base + 5_500).toISOString() })), 202);
+  assert.equal((await samplesOf(m.id)).length, 6);
+  // Twenty posts "now" in a row: one or two slots.
+  const before = (await samplesOf(m.id)).length;
+  for (let i = 0; i < 20; i++) ok(await postMetrics(t, sample()), 202);
+  assert.ok((await samplesOf(m.id)).length - before <= 2, 'at most one per slot');
 });
 
 test('a wrong token, none, another machine\'s, or a terminated machine\'s is 401, and nothing is stored', async () => {

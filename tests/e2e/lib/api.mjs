@@ -150,6 +150,8 @@ export async function assertNoAccount(did) {
   assert.deepEqual(await accountsByDid(did), [], `no account should exist for ${did}`);
 }
 
+/** PostgREST refused a request (a 4xx): never a 5xx, which would be a database error leaking. */
+export const refused = (res) => res.status >= 400 && res.status < 500;
 export const show = (res) => `${res.status} ${res.text.slice(0, 400)}`;
 
 /** A success envelope: checks status, success:true, x-request-id; returns data. */
