@@ -165,7 +165,8 @@ test('ledger invariant over a long random sequence of lifecycle actions, credits
         model.set(res.json.data.id, m);
         follow(m, res.json.data, t, dur);
       } else {
-        assert.ok([402, 403].includes(res.status), `create: ${show(res)}`);
+        // 429: the account's creations per hour (private.settings) are spent.
+        assert.ok([402, 403, 429].includes(res.status), `create: ${show(res)}`);
       }
     } else if (r < 0.62) {
       const action = r < 0.31 ? 'start' : r < 0.46 ? 'stop' : r < 0.51 ? 'restart' : 'delete';
@@ -176,7 +177,7 @@ test('ledger invariant over a long random sequence of lifecycle actions, credits
         follow(m, res.json.data, t, dur);
         if (['terminating', 'terminated'].includes(res.json.data.status)) m.gone = true;
       } else {
-        assert.ok([402, 409].includes(res.status), `${action}: ${show(res)}`);
+        assert.ok([402, 409, 429].includes(res.status), `${action}: ${show(res)}`); // 429: 20 transitions a minute
       }
     } else if (r < 0.86) {
       // Forward by up to 60 h; sometimes the same now twice; sometimes an earlier now.

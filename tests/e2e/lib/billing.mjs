@@ -13,13 +13,15 @@ export const UNITS_PER_CENT = 730n * 3600n * 1_000_000n;
 
 /**
  * hangar_meter through PostgREST with the service key: charges up to `now` (a Date, an ISO
- * string, or a Postgres timestamptz text) for `accountId`'s machines only; returns the
+ * string, a Postgres timestamptz text, or null for the database's clock) for `accountId`'s machines only; returns the
  * outcome's data ({ at, charges, chargedCents, stopped: [machineId], deliveries }).
  */
 export async function meter(now, accountId) {
   assert.ok(accountId, 'meter() is always limited to one account in the tests');
   const p_now = now instanceof Date ? now.toISOString() : now;
-  const res = await service('/rpc/hangar_meter', { method: 'POST', body: { p_now, p_account_id: accountId } });
+  // now === null: the database's own clock (p_now left out: the function's default).
+  const body = p_now === null ? { p_account_id: accountId } : { p_now, p_account_id: accountId };
+  const res = await service('/rpc/hangar_meter', { method: 'POST', body });
   assert.equal(res.status, 200, `hangar_meter: ${show(res)}`);
   assert.equal(res.json?.ok, true, `hangar_meter: ${show(res)}`);
   return res.json.data;
