@@ -110,7 +110,7 @@ test('ledger invariant over a long random sequence of lifecycle actions, credits
       if (units < D && !last) continue;
       const cents = last ? (units + D - 1n) / D : units / D;
       m.charged += cents;
-      m.U = units - cents * D;
+      m.U = last ? 0n : units - cents * D; // a terminated machine owes nothing more
       if (us > 0n) m.W = n;
     }
   };
