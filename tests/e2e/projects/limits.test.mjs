@@ -4,7 +4,7 @@
 // under a race; `GET projects` pages with limit and cursor, newest first.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ok, fails, show, signIn } from '../lib/api.mjs';
+import { ok, fails, pageIds, show, signIn } from '../lib/api.mjs';
 import { asUser, sql, value } from '../lib/machines.mjs';
 import { projects, newProject, assertProject } from '../lib/projects.mjs';
 
@@ -38,14 +38,7 @@ test('GET projects pages with limit and cursor, newest first, own and team proje
   const u = await signIn();
   const made = [];
   for (let i = 0; i < 5; i++) made.push((await newProject(u)).id);
-  const pages = [];
-  let cursor;
-  do {
-    const page = ok(await projects(u, { query: { limit: '2', ...(cursor ? { cursor } : {}) } }));
-    assert.deepEqual(Object.keys(page).sort(), ['nextCursor', 'projects']);
-    pages.push(page.projects.map((p) => { assertProject(p); return p.id; }));
-    cursor = page.nextCursor;
-  } while (cursor);
+  const pages = await pageIds((query) => projects(u, { query }), 'projects', 2, assertProject);
   assert.deepEqual(pages, [[made[4], made[3]], [made[2], made[1]], [made[0]]]);
   const all = ok(await projects(u));
   assert.deepEqual([all.projects.map((p) => p.id), all.nextCursor], [[...made].reverse(), null], 'default: up to 50 on one page');

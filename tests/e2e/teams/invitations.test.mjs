@@ -8,7 +8,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { ok, fails, show, signIn } from '../lib/api.mjs';
+import { ok, fails, pageIds, show, signIn } from '../lib/api.mjs';
 import { asUser, rows, sql, value } from '../lib/machines.mjs';
 import { newAddress } from '../lib/jwt.mjs';
 import {
@@ -193,14 +193,7 @@ test('GET teams and GET teams/invitations page with limit and cursor, newest fir
   const [pager, inviter] = await Promise.all([signIn(), signIn()]);
   const mine = [];
   for (let i = 0; i < 5; i++) mine.push((await newTeam(pager)).id);
-  const pages = [];
-  let cursor;
-  do {
-    const page = ok(await teams(pager, { query: { limit: '2', ...(cursor ? { cursor } : {}) } }));
-    assert.deepEqual(Object.keys(page).sort(), ['nextCursor', 'teams']);
-    pages.push(page.teams.map((t) => assertTeam(t).id));
-    cursor = page.nextCursor;
-  } while (cursor);
+  const pages = await pageIds((query) => teams(pager, { query }), 'teams', 2, assertTeam);
   assert.deepEqual(pages, [[mine[4], mine[3]], [mine[2], mine[1]], [mine[0]]]);
   assert.deepEqual(ok(await teams(pager)).teams.map((t) => t.id), [...mine].reverse(), 'default: one page of up to 50');
 
