@@ -240,6 +240,12 @@ begin
   begin
     if p_team_id is not null then
       perform 1 from public.teams tm where tm.id = p_team_id and private.team_role(tm.id, uid) is not null for key share;
+      -- Membership again, in a statement of its own: when the lock above waited for a
+      -- removal of this caller (which holds the team row FOR UPDATE), only a new snapshot
+      -- sees that they are gone (the locking read re-checks the row, not team_members).
+      if found then
+        perform 1 from public.team_members where team_id = p_team_id and account_id = uid for key share;
+      end if;
       if not found then
         refusal := private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
         exit checks;
