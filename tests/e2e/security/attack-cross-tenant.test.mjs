@@ -97,7 +97,7 @@ const unauthorized = (res) => {
 };
 /** PostgREST: refused (4xx), or nothing returned (204 or an empty array). */
 const refusedOrEmpty = (res) => {
-  if (res.status >= 400 || res.status === 204) return;
+  if ((res.status >= 400 && res.status < 500) || res.status === 204) return; // a 5xx is never a refusal
   if (Array.isArray(res.json) && res.json.length === 0) return;
   throw new Error(`should be refused or affect no row: ${show(res)}`);
 };
