@@ -17,16 +17,8 @@ import { startRunner, waitFor } from '../lib/runner.mjs';
 import { addMember, newTeam, removeMember, rich, teams } from '../lib/teams.mjs';
 import { jobSecretIds, listSecrets, newValue, putSecret, secretId, secretRow, secretsFn, watchRunner } from '../lib/secrets.mjs';
 
-/**
- * `member` joins `owner`'s team. Added by account id (201) on this branch; once adding a
- * member is an invitation (API.md §8, the teams change), the owner's POST answers 202 and
- * the invitee accepts with `POST teams/{id}/join`.
- */
-async function join(owner, teamId, member) {
-  const res = await addMember(owner, teamId, member.user.id);
-  if (res.status === 202) return ok(await teams(member, { path: `/${teamId}/join`, method: 'POST' }));
-  return ok(res, 201);
-}
+/** `member` joins `owner`'s team: invited by account id, and accepting (lib/teams.mjs). */
+const join = (owner, teamId, member) => addMember(owner, teamId, member);
 
 let owner, m1, m2, stranger, team, runner;
 
