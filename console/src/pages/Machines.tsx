@@ -1,0 +1,70 @@
+import { useState } from "react";
+import type { Api } from "../api/client";
+import type { MachinePage, MachineStatus, ProjectList, TeamList } from "../api/types";
+import { useResource } from "../ui/hooks";
+import { ListState } from "../ui/List";
+import { money } from "../ui/format";
+
+export const STATUSES: MachineStatus[] = ["provisioning", "starting", "running", "stopping", "stopped", "restarting", "terminating", "error"];
+export const POLL_MS = 2000;
+
+export default function Machines({ api }: { api: Api }) {
+  const [status, setStatus] = useState("");
+  const [projectId, setProjectId] = useState("");
+  const [teamId, setTeamId] = useState("");
+  const machines = useResource(() => api.call<MachinePage>("get-user-machines", { body: { limit: 100, ...(status && { status }), ...(projectId && { projectId }) } }), [api, status, projectId], POLL_MS);
+  const projects = useResource(() => api.call<ProjectList>("projects", { method: "GET" }), [api]);
+  const teams = useResource(() => api.call<TeamList>("teams", { method: "GET" }), [api]);
+  const shown = (p: MachinePage) => p.machines.filter((m) => !teamId || m.teamId === teamId);
+  return (
+    <section aria-labelledby="machines-h">
+      <div className="heading">
+        <h1 id="machines-h">Machines</h1>
+        <a className="button" href="#/machines/new">New machine</a>
+      </div>
+      <div className="filters" role="group" aria-label="Filters">
+        <label>
+          Status
+          <select value={status} onChange={(e) => setStatus(e.target.value)}>
+            <option value="">Any</option>
+            {STATUSES.map((s) => <option key={s}>{s}</option>)}
+          </select>
+        </label>
+        <label>
+          Project
+          <select value={projectId} onChange={(e) => setProjectId(e.target.value)}>
+            <option value="">Any</option>
+            {projects.data?.projects.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
+          </select>
+        </label>
+        <label>
+          Team
+          <select value={teamId} onChange={(e) => setTeamId(e.target.value)}>
+            <option value="">Any</option>
+            {teams.data?.teams.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}
+          </select>
+        </label>
+      </div>
+      <ListState r={machines} what="machines" items={shown} empty={<>No machines yet. <a href="#/machines/new">Create one</a>.</>}>
+        {(p) => (
+          <table aria-label="Machines">
+            <thead>
+              <tr><th scope="col">Name</th><th scope="col">Status</th><th scope="col">Tier</th><th scope="col" className="wide">Region</th><th scope="col" className="wide">Cost/hour</th></tr>
+            </thead>
+            <tbody>
+              {shown(p).map((m) => (
+                <tr key={m.id}>
+                  <td><a href={`#/machines/${m.id}`}>{m.name}</a></td>
+                  <td><span className={`status status-${m.status}`}>{m.status}</span>{m.pendingJob && <small> ({m.pendingJob.action} {m.pendingJob.status})</small>}</td>
+                  <td>{m.tier}</td>
+                  <td className="wide">{m.provider}/{m.region}</td>
+                  <td className="wide">{money(m.costPerHourCents)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </ListState>
+    </section>
+  );
+}

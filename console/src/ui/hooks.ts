@@ -1,0 +1,34 @@
+import { useCallback, useEffect, useRef, useState } from "react";
+
+export interface Resource<T> {
+  data: T | undefined;
+  error: unknown;
+  loading: boolean;
+  reload: () => void;
+}
+
+/** A read that reloads when `deps` change and, with pollMs, every pollMs while mounted
+ * (the local stack has no Realtime: live status is polled). */
+export function useResource<T>(load: () => Promise<T>, deps: unknown[], pollMs?: number): Resource<T> {
+  const [data, setData] = useState<T>();
+  const [error, setError] = useState<unknown>(null);
+  const [loading, setLoading] = useState(true);
+  const seq = useRef(0);
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  const run = useCallback(load, deps);
+  const reload = useCallback(() => {
+    const n = ++seq.current;
+    run().then(
+      (d) => n === seq.current && (setData(d), setError(null), setLoading(false)),
+      (e) => n === seq.current && (setError(e), setLoading(false)),
+    );
+  }, [run]);
+  useEffect(() => {
+    setLoading(true);
+    reload();
+    if (!pollMs) return;
+    const t = setInterval(reload, pollMs);
+    return () => clearInterval(t);
+  }, [reload, pollMs]);
+  return { data, error, loading, reload };
+}
