@@ -48,6 +48,41 @@ language sql stable set search_path = '' as $$
 $$;
 revoke all on function private.running_hourly_cents(uuid, uuid) from public, anon, authenticated;
 
+-- The smallest tier (by price) with at least p_cpu vCPUs, p_memory_mb MiB and p_disk_gb GB
+-- (each optional): {tier}, or the 400 naming the first size no tier has. p_tier must be
+-- null: sizes and a tier are two ways to say one thing.
+create or replace function private.tier_for_sizes(p_tier text, p_cpu numeric, p_memory_mb bigint, p_disk_gb bigint) returns jsonb
+language plpgsql stable set search_path = '' as $$
+declare
+  chosen pg_catalog.text;
+begin
+  if p_tier is not null then
+    return private.refuse('validation_error', 'Give `tier` or `cpu`, `memory` and `disk`, not both', jsonb_build_object('field', 'tier'));
+  elsif p_cpu <= 0 then
+    return private.refuse('validation_error', '`cpu` must be a number of vCPUs above 0', jsonb_build_object('field', 'cpu'));
+  elsif p_memory_mb <= 0 then
+    return private.refuse('validation_error', '`memory` must be a whole number of MiB above 0', jsonb_build_object('field', 'memory'));
+  elsif p_disk_gb <= 0 then
+    return private.refuse('validation_error', '`disk` must be a whole number of GB above 0', jsonb_build_object('field', 'disk'));
+  end if;
+  select t.id into chosen from public.tiers t
+  where t.cpu >= coalesce(p_cpu, 0) and t.memory_mb >= coalesce(p_memory_mb, 0) and t.disk_gb >= coalesce(p_disk_gb, 0)
+  order by t.price_per_month_cents, t.id limit 1;
+  if chosen is not null then
+    return jsonb_build_object('tier', chosen);
+  end if;
+  return case
+    when p_cpu > (select max(cpu) from public.tiers) then private.refuse('validation_error',
+      format('No tier has %s vCPUs (at most %s)', p_cpu, (select max(cpu) from public.tiers)), jsonb_build_object('field', 'cpu'))
+    when p_memory_mb > (select max(memory_mb) from public.tiers) then private.refuse('validation_error',
+      format('No tier has %s MiB of memory (at most %s)', p_memory_mb, (select max(memory_mb) from public.tiers)), jsonb_build_object('field', 'memory'))
+    when p_disk_gb > (select max(disk_gb) from public.tiers) then private.refuse('validation_error',
+      format('No tier has %s GB of disk (at most %s)', p_disk_gb, (select max(disk_gb) from public.tiers)), jsonb_build_object('field', 'disk'))
+    else private.refuse('validation_error', 'No tier has all of these sizes at once', jsonb_build_object('field', 'cpu'))
+  end;
+end $$;
+revoke all on function private.tier_for_sizes(text, numeric, bigint, bigint) from public, anon, authenticated;
+
 -- Writes a job and its event for machine m; returns the job.
 create or replace function private.enqueue(m public.machines, p_action text, p_params jsonb, p_event text, p_source text)
 returns public.jobs
@@ -79,7 +114,10 @@ create or replace function public.hangar_create_machine(
   p_project_id uuid default null, p_configuration jsonb default null, p_ssh_public_key text default null,
   p_idempotency_key text default null,
   p_ssh_key_ids jsonb default null,
-  p_team_id uuid default null
+  p_team_id uuid default null,
+  -- Seed 000's sizes (POST instances { cpu, memory, disk }): the smallest tier that has at
+  -- least that much of each, instead of p_tier.
+  p_cpu numeric default null, p_memory_mb bigint default null, p_disk_gb bigint default null
 ) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -105,6 +143,14 @@ begin
   -- The Worker's defaults and refusals (create-machine), so that a caller of /rpc gets the
   -- same machine or the same 400 naming the field, never a constraint's raw error. The
   -- Worker always sends provider, region and image; DEFAULT_PROVIDER is the Worker's.
+  if p_cpu is not null or p_memory_mb is not null or p_disk_gb is not null then
+    refusal := private.tier_for_sizes(p_tier, p_cpu, p_memory_mb, p_disk_gb);
+    if refusal ? 'error' then
+      return refusal;
+    end if;
+    p_tier := refusal ->> 'tier';
+    refusal := null;
+  end if;
   p_tier := coalesce(p_tier, 'dev.small');
   p_provider := coalesce(p_provider, 'aws');
   p_region := coalesce(p_region, case p_provider when 'aws' then 'us-east-1' when 'gcp' then 'us-central1' when 'azure' then 'eastus' end);
@@ -243,8 +289,8 @@ begin
   return private.ok(jsonb_build_object('machine', private.machine_json(m), 'changed', true,
     'delivery', private.delivery(j)));
 end $$;
-revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid) from public, anon;
-grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid) to authenticated, service_role;
+revoke all on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid, numeric, bigint, bigint) from public, anon;
+grant execute on function public.hangar_create_machine(text, text, text, text, text, uuid, jsonb, text, text, jsonb, uuid, numeric, bigint, bigint) to authenticated, service_role;
 
 -- start / stop / restart / delete, by whoever may (private.can_act): a stranger gets 404,
 -- a team member's delete 403. The balance a start needs is the creator's, who pays.

@@ -42,6 +42,27 @@ end $$;
 revoke all on function public.hangar_record_metrics(text, uuid, jsonb) from public, anon, authenticated;
 grant execute on function public.hangar_record_metrics(text, uuid, jsonb) to service_role;
 
+-- A machine's `summary` over (p_since, now()]: the sample count, and the average (2
+-- decimals) and the peak of each measure. One shape for insights of one machine and for
+-- the overview of all of them. Runs as the caller (RLS on machine_metrics).
+create or replace function private.metrics_summary(p_machine_id uuid, p_since timestamptz) returns jsonb
+language sql stable set search_path = '' as $$
+  select jsonb_build_object(
+      'samples', count(*),
+      'cpu', jsonb_build_object('avg', round(avg(s.cpu), 2), 'max', max(s.cpu)),
+      'memory', jsonb_build_object('avg', round(avg(s.memory), 2), 'max', max(s.memory)),
+      'disk', jsonb_build_object('avg', round(avg(s.disk), 2), 'max', max(s.disk)),
+      'networkIn', jsonb_build_object('avg', round(avg(s.net_in)), 'max', max(s.net_in)),
+      'networkOut', jsonb_build_object('avg', round(avg(s.net_out)), 'max', max(s.net_out)))
+  from public.machine_metrics s
+  where s.machine_id = p_machine_id and s.recorded_at > p_since and s.recorded_at <= now()
+$$;
+revoke all on function private.metrics_summary(uuid, timestamptz) from public, anon, authenticated;
+grant execute on function private.metrics_summary(uuid, timestamptz) to authenticated, service_role;
+
+-- insights without a machine (API.md §4, seed 000's dashboard): one {machineId, name,
+-- status, summary} per machine the caller sees that is not terminated, newest first (at
+-- most 100), over the same windows.
 -- insights: the samples of a machine the caller sees (its creator, its team's members) over the last hour, day or week: `series`,
 -- one point per bucket that has samples (1h: 1 min, 24h: 15 min, 7d: 1 h; each the
 -- average of its samples, recordedAt its start), and `summary`: the average (2
@@ -62,10 +83,18 @@ begin
     when '7d' then span := interval '7 days'; bucket := interval '1 hour';
     else return private.refuse('validation_error', '`period` must be one of 1h, 24h, 7d', jsonb_build_object('field', 'period'));
   end case;
+  since := now() - span;
+  if p_machine_id is null then
+    return private.ok(coalesce((
+      select jsonb_agg(jsonb_build_object('machineId', m.id, 'name', m.name, 'status', m.status,
+          'summary', private.metrics_summary(m.id, since)) order by m.created_at desc, m.id desc)
+      from (select mm.* from public.machines mm
+            where mm.status <> 'terminated' and private.can_act(mm.owner_id, mm.team_id, 'read')
+            order by mm.created_at desc, mm.id desc limit 100) m), '[]'));
+  end if;
   if not exists (select 1 from public.machines where id = p_machine_id and private.can_act(owner_id, team_id, 'read')) then
     return private.refuse('not_found', 'Machine not found');
   end if;
-  since := now() - span;
 
   select coalesce(jsonb_agg(jsonb_build_object(
       'recordedAt', private.ts(b.at), 'samples', b.n,
@@ -80,16 +109,7 @@ begin
     where s.machine_id = p_machine_id and s.recorded_at > since and s.recorded_at <= now()
     group by 1) b;
 
-  select jsonb_build_object(
-      'samples', count(*),
-      'cpu', jsonb_build_object('avg', round(avg(s.cpu), 2), 'max', max(s.cpu)),
-      'memory', jsonb_build_object('avg', round(avg(s.memory), 2), 'max', max(s.memory)),
-      'disk', jsonb_build_object('avg', round(avg(s.disk), 2), 'max', max(s.disk)),
-      'networkIn', jsonb_build_object('avg', round(avg(s.net_in)), 'max', max(s.net_in)),
-      'networkOut', jsonb_build_object('avg', round(avg(s.net_out)), 'max', max(s.net_out)))
-    into summary
-  from public.machine_metrics s
-  where s.machine_id = p_machine_id and s.recorded_at > since and s.recorded_at <= now();
+  summary := private.metrics_summary(p_machine_id, since);
 
   return private.ok(jsonb_build_object('machineId', p_machine_id, 'period', p_period,
     'from', private.ts(since), 'to', private.ts(now()), 'bucketSeconds', extract(epoch from bucket)::int,

@@ -5,7 +5,7 @@ use crate::auth::Caller;
 use crate::db::{self, Db, Who};
 use crate::domain::{
     parse_id, Action, Configuration, EventType, Id, Image, Level, MachineName, MachineStatus, PageCursor, Patch, Provider,
-    Region, SshKey, SshKeyIds, Tier,
+    Region, SshKey, SshKeyIds, Tier, Vcpus, WholeSize,
 };
 use crate::error::ApiError;
 use crate::http::{parse_json, Call, Reply};
@@ -39,6 +39,15 @@ pub(crate) struct CreateMachine {
     /// The caller's SSH keys (`ssh-keys`) the machine gets, besides `sshPublicKey`.
     #[serde(default)]
     ssh_key_ids: Option<SshKeyIds>,
+    /// Seed 000's sizes instead of `tier`: the smallest tier that has them (SQL picks it).
+    #[serde(default)]
+    cpu: Option<Vcpus>,
+    /// MiB.
+    #[serde(default)]
+    memory: Option<WholeSize>,
+    /// GB.
+    #[serde(default)]
+    disk: Option<WholeSize>,
 }
 
 /// The editable fields of a machine (`update-machine`, `PATCH instances/{id}`).
@@ -91,7 +100,8 @@ pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     }
     let args = db::CreateMachine {
         name: body.name.as_ref().to_string(),
-        tier: body.tier.unwrap_or(Tier::DevSmall).as_str().to_string(),
+        // None: the database's default (dev.small), or the tier that fits the sizes.
+        tier: body.tier.map(|t| t.as_str().to_string()),
         provider: provider.as_str().to_string(),
         region,
         image,
@@ -101,6 +111,9 @@ pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
         ssh_public_key: body.ssh_public_key.as_ref().map(|k| k.as_ref().to_string()),
         ssh_key_ids: body.ssh_key_ids.as_ref().map(|k| k.ids().to_vec()),
         idempotency_key,
+        cpu: body.cpu.map(Vcpus::get),
+        memory_mb: body.memory.map(WholeSize::get),
+        disk_gb: body.disk.map(WholeSize::get),
     };
     let t = db(&call).rpc(&args, Who::User(&caller.token)).await?;
     hand_over(&call, t.delivery);
@@ -185,8 +198,20 @@ async fn apply_patch(call: &Call, caller: &Caller, id: Uuid, patch: MachinePatch
     Ok(Reply::ok(updated.machine))
 }
 
-/// `get-user-machines` (and `GET instances`).
+/// `get-user-machines`: `{ machines, nextCursor }`.
 pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    let (machines, next_cursor) = page(call, caller).await?;
+    Ok(Reply::ok(MachinePage { machines, next_cursor }))
+}
+
+/// `GET instances`: the machines are `data` itself, the cursor beside it (seed 000's shape).
+async fn list_instances(call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    let (machines, next_cursor) = page(call, caller).await?;
+    Ok(Reply::ok(machines).next_cursor(next_cursor))
+}
+
+/// One page of the caller's machines and the cursor of the next (get-user-machines' query).
+async fn page(call: Call, caller: Caller) -> Result<(Vec<db::Raw>, Option<String>), ApiError> {
     let status = match call.query("status") {
         None => None,
         Some(s) => Some(MachineStatus::parse(&s).ok_or_else(|| {
@@ -213,8 +238,7 @@ pub async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
         include_terminated,
     };
     let page = db(&call).rpc(&args, Who::User(&caller.token)).await?;
-    let next_cursor = page.next.as_ref().map(PageCursor::encode);
-    Ok(Reply::ok(MachinePage { machines: page.machines, next_cursor }))
+    Ok((page.machines, page.next.as_ref().map(PageCursor::encode)))
 }
 
 /// A page of machines as get-user-machines answers it (the machines copied as SQL wrote them).
@@ -309,7 +333,7 @@ pub async fn instances(call: Call, caller: Caller) -> Result<Reply, ApiError> {
         _ => return Err(ApiError::NotFound("No such instances path".into())),
     };
     match (call.method(), id) {
-        (Method::Get, None) => list(call, caller).await,
+        (Method::Get, None) => list_instances(call, caller).await,
         (Method::Post, None) => create(call, caller).await,
         (Method::Get, Some(id)) => get(call, caller, id).await,
         (Method::Put | Method::Patch, Some(id)) => update_by_path(call, caller, id).await,

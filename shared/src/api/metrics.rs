@@ -32,9 +32,10 @@ pub async fn record(mut call: Call) -> Result<Reply, ApiError> {
     Ok(Reply::accepted(json!({ "accepted": recorded.accepted })))
 }
 
-/// `insights` `?machineId=&period=1h|24h|7d` (default 1h).
+/// `insights` `?machineId=&period=1h|24h|7d` (default 1h); without `machineId`, one
+/// `{ machineId, name, status, summary }` per machine the caller sees (seed 000's overview).
 pub async fn insights(call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    let machine_id = parse_id("machineId", call.query("machineId").as_deref())?;
+    let machine_id = call.query("machineId").map(|m| parse_id("machineId", Some(&m))).transpose()?;
     let period = MetricsPeriod::parse(call.query("period").as_deref())?;
     let args = db::Insights { machine_id, period: period.as_str().to_string() };
     let data = Db::new(&call.config).rpc(&args, Who::User(&caller.token)).await?;

@@ -69,8 +69,9 @@ rpc! {
 }
 
 rpc! {
-    /// `insights`: series and summary of the caller's machine over `period` (1h, 24h, 7d).
-    Insights => "hangar_insights" -> super::Raw { machine_id: Uuid, period: String }
+    /// `insights`: series and summary of the caller's machine over `period` (1h, 24h, 7d);
+    /// without a machine, a summary of each machine the caller sees.
+    Insights => "hangar_insights" -> super::Raw { machine_id: Option<Uuid>, period: String }
 }
 
 #[cfg(test)]

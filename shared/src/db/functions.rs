@@ -77,7 +77,7 @@ rpc! {
     /// machine, its create job and event.
     CreateMachine => "hangar_create_machine" -> Transition {
         name: String,
-        tier: String,
+        tier: Option<String>,
         provider: String,
         region: String,
         image: String,
@@ -87,6 +87,9 @@ rpc! {
         ssh_key_ids: Option<Vec<Uuid>>,
         idempotency_key: Option<String>,
         team_id: Option<Uuid>,
+        cpu: Option<f64>,
+        memory_mb: Option<i64>,
+        disk_gb: Option<i64>,
     }
 }
 

@@ -5,12 +5,16 @@ use crate::error::ApiError;
 use crate::log::Object;
 use serde_json::value::RawValue;
 
-/// `{"data":…,"message":…,"success":true}` (no `message` when there is none).
-pub fn success(data: &RawValue, message: Option<&str>) -> String {
+/// `{"data":…,"message":…,"nextCursor":…,"success":true}` (no `message` when there is
+/// none; `nextCursor` only for a page whose cursor stands beside its data).
+pub fn success(data: &RawValue, message: Option<&str>, next_cursor: Option<Option<&str>>) -> String {
     let mut body = Object::new();
     body.raw("data", data.get());
     if let Some(m) = message {
         body.field("message", m);
+    }
+    if let Some(cursor) = next_cursor {
+        body.field("nextCursor", &cursor);
     }
     body.field("success", &true).finish()
 }
@@ -66,9 +70,17 @@ mod tests {
 
     #[test]
     fn success_envelope_omits_empty_message() {
-        let text = success(&raw(json!({"a": 1})), None);
+        let text = success(&raw(json!({"a": 1})), None, None);
         assert_eq!(text, json!({"success": true, "data": {"a": 1}}).to_string());
-        let text = success(&raw(json!([1, "x"])), Some("Machine is \"starting\""));
+        let text = success(&raw(json!([1, "x"])), Some("Machine is \"starting\""), None);
         assert_eq!(text, json!({"success": true, "data": [1, "x"], "message": "Machine is \"starting\""}).to_string());
+    }
+
+    #[test]
+    fn a_page_may_carry_its_cursor_beside_the_data() {
+        let text = success(&raw(json!([1])), None, Some(Some("abc")));
+        assert_eq!(text, json!({"success": true, "data": [1], "nextCursor": "abc"}).to_string());
+        let text = success(&raw(json!([])), Some("m"), Some(None));
+        assert_eq!(text, json!({"success": true, "data": [], "message": "m", "nextCursor": null}).to_string());
     }
 }

@@ -14,12 +14,15 @@ pub struct Reply {
     pub(crate) message: Option<String>,
     /// Set for a degraded answer that still carries data (health's 503).
     pub(crate) failure: Option<ApiError>,
+    /// A page's cursor beside `data` in the envelope (`GET instances`, API.md §3: seed 000
+    /// reads `data` as the list itself): `Some(None)` is the last page.
+    pub(crate) next_cursor: Option<Option<String>>,
 }
 
 impl Reply {
     pub fn with_status(status: u16, data: impl Serialize) -> Self {
         let data = serde_json::value::to_raw_value(&data).map_err(|e| e.to_string());
-        Reply { status, data, message: None, failure: None }
+        Reply { status, data, message: None, failure: None, next_cursor: None }
     }
     pub fn ok(data: impl Serialize) -> Self {
         Self::with_status(200, data)
@@ -32,6 +35,11 @@ impl Reply {
     }
     pub fn message(mut self, message: impl Into<String>) -> Self {
         self.message = Some(message.into());
+        self
+    }
+    /// `nextCursor` beside `data` (null on the last page).
+    pub fn next_cursor(mut self, cursor: Option<String>) -> Self {
+        self.next_cursor = Some(cursor);
         self
     }
     /// An error envelope that also carries `data` (for health checks).

@@ -109,8 +109,8 @@ where
     // The body as text: the reply's data is JSON already (reply.rs).
     let (status, body, err) = match outcome {
         Ok(reply) if reply.status == 204 => (204, None, None),
-        Ok(Reply { status, data: Ok(data), message, failure: None }) => {
-            (status, Some(envelope::success(&data, message.as_deref())), None)
+        Ok(Reply { status, data: Ok(data), message, failure: None, next_cursor }) => {
+            (status, Some(envelope::success(&data, message.as_deref(), next_cursor.as_ref().map(Option::as_deref))), None)
         }
         Ok(Reply { data: Ok(data), failure: Some(err), .. }) => {
             (err.status(), Some(envelope::error(&err, &request_id, Some(&data))), Some(err))
