@@ -405,7 +405,7 @@ export interface paths {
         };
         /**
          * List my machines (REST form)
-         * @description As `get-user-machines`.
+         * @description As `get-user-machines`, in seed 000's shape: `data` is the list of machines, and the page's cursor stands beside it as `nextCursor`.
          */
         get: operations["listInstances"];
         put?: never;
@@ -1364,14 +1364,7 @@ export interface components {
             bucketSeconds: 60 | 900 | 3600;
             /** @description Oldest first. */
             series: components["schemas"]["Point"][];
-            summary: {
-                samples: number;
-                cpu: components["schemas"]["Measure"];
-                memory: components["schemas"]["Measure"];
-                disk: components["schemas"]["Measure"];
-                networkIn: components["schemas"]["Measure"];
-                networkOut: components["schemas"]["Measure"];
-            };
+            summary: components["schemas"]["Summary"];
         };
         Health: {
             /** @enum {string} */
@@ -1546,7 +1539,7 @@ export interface components {
              * @example web 1
              */
             name: string;
-            /** @description Default `dev.small`. */
+            /** @description Default `dev.small` (or the smallest tier that fits `cpu`, `memory` and `disk`). */
             tier?: components["schemas"]["Tier"];
             /** @description Default: the operator's `DEFAULT_PROVIDER`. */
             provider?: components["schemas"]["Provider"];
@@ -1588,6 +1581,16 @@ export interface components {
             teamId?: string | null;
             /** @description At most 10 of the caller's SSH keys (`ssh-keys`), each once: cloud-init installs them, with the runner's key. */
             sshKeyIds?: string[] | null;
+            /**
+             * @description Seed 000's size instead of `tier`: vCPUs, a number or a numeric string ("2", 0.5), above 0 and at most 1024. With `memory` and `disk` (each optional) the smallest tier that has at least that much of each is picked; none: 400 naming the size no tier has. Not with `tier` (400 on `tier`).
+             * @example 2
+             * @example 0.5
+             */
+            cpu?: number | string;
+            /** @description Seed 000's size: MiB of memory (see `cpu`). */
+            memory?: number;
+            /** @description Seed 000's size: GB of disk (see `cpu`). */
+            disk?: number;
         };
         UpdateMachineRequest: {
             /** Format: uuid */
@@ -1699,7 +1702,7 @@ export interface components {
         };
         InsightsBodyRequest: {
             /** Format: uuid */
-            machineId: string;
+            machineId?: string;
             /** @enum {string} */
             period?: "1h" | "24h" | "7d";
         };
@@ -1804,6 +1807,22 @@ export interface components {
             request_id: string;
             data: components["schemas"]["Health"];
         };
+        Summary: {
+            samples: number;
+            cpu: components["schemas"]["Measure"];
+            memory: components["schemas"]["Measure"];
+            disk: components["schemas"]["Measure"];
+            networkIn: components["schemas"]["Measure"];
+            networkOut: components["schemas"]["Measure"];
+        };
+        /** @description Without `machineId`: one entry per machine the caller sees that is not terminated, newest first (at most 100). */
+        InsightsOverview: {
+            /** Format: uuid */
+            machineId: string;
+            name: string;
+            status: components["schemas"]["MachineStatus"];
+            summary: components["schemas"]["Summary"];
+        }[];
     };
     responses: {
         /** @description `invalid_json`, `validation_error`: The body is not JSON. A field is missing, of the wrong type, out of range or unknown; `details.field` names it as a JSON path (`name`, `protocolConfig.settings`, `[3].cpuUsage`, `body` for the body as a whole). */
@@ -2162,6 +2181,8 @@ export interface components {
         DocsFormatQuery: "json" | "html";
         /** @description The same key from the same caller within 24 h answers the first response and creates no second machine; reused with another body, or while the first is in flight, it is 409 `conflict`. 1–255 visible ASCII characters. */
         IdempotencyKey: string;
+        /** @description One machine the caller sees; without it, a summary of each of the caller's machines. */
+        InsightsMachineIdQuery: string;
     };
     requestBodies: never;
     headers: {
@@ -4090,9 +4111,12 @@ export interface operations {
                     "application/json": {
                         /** @constant */
                         success: true;
-                        data: components["schemas"]["MachinePage"];
+                        /** @description The page's machines (seed 000 reads `data` as the list). */
+                        data: components["schemas"]["Machine"][];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
+                        /** @description Pass as `cursor` for the next page; null on the last page. */
+                        nextCursor: string | null;
                     };
                 };
             };
@@ -4977,9 +5001,9 @@ export interface operations {
     };
     getInsights: {
         parameters: {
-            query: {
-                /** @description One of the caller's machines. */
-                machineId: components["parameters"]["MachineIdQuery"];
+            query?: {
+                /** @description One machine the caller sees; without it, a summary of each of the caller's machines. */
+                machineId?: components["parameters"]["InsightsMachineIdQuery"];
                 /** @description The window: the last hour, day or week. */
                 period?: components["parameters"]["InsightsPeriodQuery"];
             };
@@ -4999,7 +5023,7 @@ export interface operations {
                     "application/json": {
                         /** @constant */
                         success: true;
-                        data: components["schemas"]["Insights"];
+                        data: components["schemas"]["Insights"] | components["schemas"]["InsightsOverview"];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
                     };
@@ -5037,7 +5061,7 @@ export interface operations {
                     "application/json": {
                         /** @constant */
                         success: true;
-                        data: components["schemas"]["Insights"];
+                        data: components["schemas"]["Insights"] | components["schemas"]["InsightsOverview"];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
                     };
