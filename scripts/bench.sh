@@ -81,7 +81,6 @@ fi
 if ! skip console; then
   bash scripts/build-console.sh
   cargo build -p hangar-runner
-  bash scripts/build-functions.sh e2e
   BENCH_CONSOLE_OUT="$OUT/console.json" node tests/stack/stack.mjs test tests/bench/console.mjs || failed+=(console)
 fi
 
