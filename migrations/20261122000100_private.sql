@@ -54,6 +54,28 @@ $$;
 revoke all on function private.page_cursor(timestamptz, uuid) from public, anon, authenticated;
 grant execute on function private.page_cursor(timestamptz, uuid) to authenticated, service_role;
 
+-- A keyset page of the lists that page by (created_at, id), newest first (teams, projects,
+-- invitations): p_items are up to p_size + 1 items in page order, each with its created_at
+-- and id; the page is {<p_name>: the first p_size items, next: the cursor after the last of
+-- them, or null when nothing follows}. private.page_size reads `limit` (1..100, default 50).
+create type private.page_item as (item jsonb, created timestamptz, id uuid);
+
+create or replace function private.page_size(p_limit int) returns int
+language sql immutable set search_path = '' as $$
+  select least(greatest(coalesce(p_limit, 50), 1), 100)
+$$;
+revoke all on function private.page_size(int) from public, anon, authenticated;
+grant execute on function private.page_size(int) to authenticated, service_role;
+
+create or replace function private.keyset_page(p_name text, p_items private.page_item[], p_size int) returns jsonb
+language sql immutable set search_path = '' as $$
+  select jsonb_build_object(
+    p_name, coalesce((select jsonb_agg(i.item order by o) from unnest(p_items[1:p_size]) with ordinality as i(item, created, id, o)), '[]'),
+    'next', case when cardinality(p_items) > p_size then private.page_cursor(p_items[p_size].created, p_items[p_size].id) end)
+$$;
+revoke all on function private.keyset_page(text, private.page_item[], int) from public, anon, authenticated;
+grant execute on function private.keyset_page(text, private.page_item[], int) to authenticated, service_role;
+
 -- Nesting depth of a JSON value: how many arrays/objects deep it goes (a scalar is 0,
 -- `{}` is 1). CHECK constraints use it so that nothing too deep to decode is stored:
 -- one over-deep row once jammed the scheduler for every tenant.

@@ -1,7 +1,9 @@
 -- Who is in which team (API.md §7), with their role: the owner (one per team, the team's
 -- owner_id) or a member. Members read the member list of their teams; rows are written
--- only by the `teams` SQL functions (20261201000100_team_functions.sql). Removing a row
--- takes the member's access to the team's machines away at once (every check reads it).
+-- only by the `teams` SQL functions (20261201000100_team_functions.sql): a member row is
+-- made only when its account accepts an invitation (20261122000870_team_invitations.sql).
+-- Removing a row takes the member's access to the team's machines away at once (every
+-- check reads it, and private.leave_team takes the rest in the same transaction).
 
 create table public.team_members (
   team_id uuid not null references public.teams (id) on delete cascade,
@@ -21,7 +23,3 @@ create policy team_members_select_member on public.team_members for select to au
 revoke all on public.team_members from anon, authenticated;
 grant all on public.team_members to service_role;
 grant select on public.team_members to authenticated;
-
--- Adding a member by email or wallet looks accounts up by identifier, case-insensitively
--- (an index on accounts kept here, with the only query that needs it).
-create index accounts_identifier_lower on public.accounts (lower(identifier));

@@ -18,6 +18,25 @@ create index projects_team on public.projects (team_id, created_at desc) where t
 create trigger projects_touch before update on public.projects
   for each row execute function private.touch_updated_at();
 
+-- At most max_projects_per_account per creator (API.md §7), for a project inserted straight
+-- through PostgREST too: raised as PostgREST's PT403 (HTTP 403) with the message of
+-- private.project_quota_refusal (20261130001100_project_functions.sql), which
+-- hangar_create_project answers as data. PL/pgSQL: that helper is created later.
+insert into private.settings (name, value) values ('max_projects_per_account', 100);
+create or replace function private.projects_quota() returns trigger
+language plpgsql set search_path = '' as $$
+declare
+  refusal pg_catalog.jsonb := private.project_quota_refusal(new.owner_id);
+begin
+  if refusal is not null then
+    raise exception using errcode = 'PT403', message = refusal ->> 'message', detail = (refusal -> 'details')::pg_catalog.text;
+  end if;
+  return new;
+end $$;
+revoke all on function private.projects_quota() from public, anon, authenticated;
+create trigger projects_quota before insert on public.projects
+  for each row execute function private.projects_quota();
+
 alter table public.projects enable row level security;
 -- Read: the creator and the members of its team (the set form of private.access_role).
 create policy projects_select on public.projects for select to authenticated

@@ -83,6 +83,24 @@ begin
 end $$;
 revoke all on function private.tier_for_sizes(text, numeric, bigint, bigint) from public, anon, authenticated;
 
+-- 402 insufficient_credits unless p_owner's balance covers one hour of every machine the
+-- account would then have running (API.md §3): what runs now but p_except (the machine
+-- being started), plus p_price_per_hour. Null when it does. The caller holds the account
+-- row lock, so the balance and what runs are read as they really are.
+create or replace function private.balance_refusal(p_owner uuid, p_except uuid, p_price_per_hour bigint) returns jsonb
+language plpgsql stable set search_path = '' as $$
+declare
+  balance bigint := (select credit_balance_cents from public.accounts where id = p_owner);
+  required bigint := private.running_hourly_cents(p_owner, p_except) + p_price_per_hour;
+begin
+  if balance < required then
+    return private.refuse('insufficient_credits', 'Insufficient credits',
+      jsonb_build_object('balanceCents', balance, 'requiredCents', required));
+  end if;
+  return null;
+end $$;
+revoke all on function private.balance_refusal(uuid, uuid, bigint) from public, anon, authenticated;
+
 -- Writes a job and its event for machine m; returns the job.
 create or replace function private.enqueue(m public.machines, p_action text, p_params jsonb, p_event text, p_source text)
 returns public.jobs
@@ -125,8 +143,6 @@ declare
   m public.machines;
   t public.tiers;
   tr private.machine_transitions;
-  balance bigint;
-  required bigint;
   limit_count bigint;
   current_count bigint;
   req_hash pg_catalog.text;
@@ -218,59 +234,60 @@ begin
     end if;
   end if;
 
-  -- Refusals return normally (no rollback), so each one frees the key it took: a repeat
-  -- is checked afresh and gets the same answer.
-  if p_team_id is not null then
-    perform 1 from public.teams tm where tm.id = p_team_id and private.team_role(tm.id, uid) is not null for key share;
-    if not found then
-      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-      return private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
+  -- Every refusal from here on frees the key it took (refusals return normally, no
+  -- rollback), once, after the block: a repeat is checked afresh and gets the same answer.
+  <<checks>>
+  begin
+    if p_team_id is not null then
+      perform 1 from public.teams tm where tm.id = p_team_id and private.team_role(tm.id, uid) is not null for key share;
+      -- Membership again, in a statement of its own: when the lock above waited for a
+      -- removal of this caller (which holds the team row FOR UPDATE), only a new snapshot
+      -- sees that they are gone (the locking read re-checks the row, not team_members).
+      if found then
+        perform 1 from public.team_members where team_id = p_team_id and account_id = uid for key share;
+      end if;
+      if not found then
+        refusal := private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
+        exit checks;
+      end if;
     end if;
-  end if;
-  if p_project_id is not null then
-    perform 1 from public.projects p where p.id = p_project_id and private.project_fits(p.id, p_team_id) for key share;
-    if not found then
-      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-      return private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+    if p_project_id is not null then
+      perform 1 from public.projects p where p.id = p_project_id and private.project_fits(p.id, p_team_id) for key share;
+      if not found then
+        refusal := private.refuse('validation_error', 'Project not found', jsonb_build_object('field', 'projectId'));
+        exit checks;
+      end if;
     end if;
-  end if;
-  -- sshKeyIds: the caller's own keys (locked FOR KEY SHARE, as the project), API.md §7.
-  if p_ssh_key_ids is not null then
-    refusal := private.ssh_key_ids_refusal(p_ssh_key_ids, uid);
-    if refusal is not null then
-      delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-      return refusal;
+    -- sshKeyIds: the caller's own keys (locked FOR KEY SHARE, as the project), API.md §7.
+    if p_ssh_key_ids is not null then
+      refusal := private.ssh_key_ids_refusal(p_ssh_key_ids, uid);
+      exit checks when refusal is not null;
     end if;
-  end if;
 
-  -- The account row lock serializes this account's creates and starts, so the quota
-  -- and the balance are checked against what really exists.
-  select credit_balance_cents, max_machines into balance, limit_count from public.accounts where id = uid for update;
-  if balance is null then
-    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-    return private.refuse('not_found', 'Account not found');
-  end if;
-  limit_count := coalesce(limit_count, private.setting('max_machines_per_account'));
-  select count(*) into current_count from public.machines where owner_id = uid and status <> 'terminated';
-  if current_count >= limit_count then
-    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-    return private.refuse('quota_exceeded',
-      format('An account may have at most %s machines that are not terminated', limit_count),
-      jsonb_build_object('limit', limit_count, 'current', current_count));
-  end if;
-  -- Creations per hour (API.md §1): each starts a Terraform apply, whatever the path.
-  select private.rate_refusal('max_machine_creates_per_hour', count(*), min(mc.created_at), interval '1 hour')
-    into refusal from public.machines mc where mc.owner_id = uid and mc.created_at > now() - interval '1 hour';
+    -- The account row lock serializes this account's creates and starts, so the quota
+    -- and the balance are checked against what really exists.
+    select max_machines into limit_count from public.accounts where id = uid for update;
+    if not found then
+      refusal := private.refuse('not_found', 'Account not found');
+      exit checks;
+    end if;
+    limit_count := coalesce(limit_count, private.setting('max_machines_per_account'));
+    select count(*) into current_count from public.machines where owner_id = uid and status <> 'terminated';
+    if current_count >= limit_count then
+      refusal := private.refuse('quota_exceeded',
+        format('An account may have at most %s machines that are not terminated', limit_count),
+        jsonb_build_object('limit', limit_count, 'current', current_count));
+      exit checks;
+    end if;
+    -- Creations per hour (API.md §1): each starts a Terraform apply, whatever the path.
+    select private.rate_refusal('max_machine_creates_per_hour', count(*), min(mc.created_at), interval '1 hour')
+      into refusal from public.machines mc where mc.owner_id = uid and mc.created_at > now() - interval '1 hour';
+    exit checks when refusal is not null;
+    refusal := private.balance_refusal(uid, null, t.price_per_hour_cents);
+  end checks;
   if refusal is not null then
     delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
     return refusal;
-  end if;
-  -- One hour of every machine the account would then have running (API.md §3).
-  required := private.running_hourly_cents(uid, null) + t.price_per_hour_cents;
-  if balance < required then
-    delete from public.idempotency_keys where owner_id = uid and key = p_idempotency_key;
-    return private.refuse('insufficient_credits', 'Insufficient credits',
-      jsonb_build_object('balanceCents', balance, 'requiredCents', required));
   end if;
 
   select * into tr from private.machine_transitions where action = 'create';
@@ -301,8 +318,6 @@ declare
   tr private.machine_transitions;
   provisioned boolean;
   j public.jobs;
-  balance bigint;
-  required bigint;
   refusal pg_catalog.jsonb;
 begin
   if p_action is null or p_action not in ('start', 'stop', 'restart', 'delete') then
@@ -338,14 +353,11 @@ begin
   end if;
 
   if p_action = 'start' then
-    -- The balance must cover one hour of every machine the account would then have
-    -- running (API.md §3). The account row lock serializes starts and creates.
-    select credit_balance_cents into balance from public.accounts where id = m.owner_id for update;
-    required := private.running_hourly_cents(m.owner_id, m.id)
-      + (select price_per_hour_cents from public.tiers where id = m.tier);
-    if balance < required then
-      return private.refuse('insufficient_credits', 'Insufficient credits',
-        jsonb_build_object('balanceCents', balance, 'requiredCents', required));
+    -- The creator's account row lock serializes starts and creates.
+    perform 1 from public.accounts where id = m.owner_id for update;
+    refusal := private.balance_refusal(m.owner_id, m.id, (select price_per_hour_cents from public.tiers where id = m.tier));
+    if refusal is not null then
+      return refusal;
     end if;
   end if;
 

@@ -15,6 +15,7 @@ declare
   expected pg_catalog.text;
   settled pg_catalog.text;
   t public.jobs;
+  resync pg_catalog.jsonb;
 begin
   if p_status is null or p_status not in ('running', 'succeeded', 'failed') then
     return private.refuse('validation_error', 'Unknown status', jsonb_build_object('field', 'status'));
@@ -83,11 +84,12 @@ begin
       last_started = case when settled = 'running' then now() else last_started end,
       last_stopped = case when settled <> 'running' then now() else last_stopped end
     where id = m.id;
+    resync := private.ssh_keys_on_arrival(m.id); -- SSH keys removed on its way (API.md §7)
   end if;
   update public.protocol_deployments set status = 'deployed' where job_id = j.id;
   insert into public.machine_events (machine_id, owner_id, event_type, details, source)
   values (j.machine_id, j.owner_id, 'job.succeeded', jsonb_build_object('jobId', j.id, 'action', j.action), 'runner');
-  return private.ok(jsonb_build_object('applied', true, 'status', 'succeeded'));
+  return private.ok(jsonb_build_object('applied', true, 'status', 'succeeded', 'delivery', resync));
 end $$;
 revoke all on function public.hangar_job_callback(uuid, text, jsonb, jsonb, jsonb, text, text) from public, anon, authenticated;
 grant execute on function public.hangar_job_callback(uuid, text, jsonb, jsonb, jsonb, text, text) to service_role;

@@ -42,16 +42,42 @@ $$;
 revoke all on function private.project_field_refusal(text, boolean, text) from public, anon, authenticated;
 grant execute on function private.project_field_refusal(text, boolean, text) to authenticated, service_role;
 
--- projects GET: the caller's projects and their teams', newest first: {projects: Project[]}.
-create or replace function public.hangar_list_projects() returns jsonb
+-- projects GET: the caller's projects and their teams', newest first, in keyset pages
+-- (private.keyset_page) after the cursor: {projects: Project[], next}.
+create or replace function public.hangar_list_projects(p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null)
+returns jsonb
 language sql stable security invoker set search_path = '' as $$
-  select private.ok(jsonb_build_object('projects',
-    coalesce(jsonb_agg(private.project_json(p) order by p.created_at desc, p.id desc), '[]')))
-  from public.projects p
-  where p.owner_id = auth.uid() or p.team_id = any (private.my_teams())
+  select private.ok(private.keyset_page('projects', array(
+    select row(private.project_json(p), p.created_at, p.id)::private.page_item
+    from public.projects p
+    where (p.owner_id = auth.uid() or p.team_id = any (private.my_teams()))
+      and (p_cursor_ts is null or (p.created_at, p.id) < (p_cursor_ts, p_cursor_id))
+    order by p.created_at desc, p.id desc
+    limit private.page_size(p_limit) + 1), private.page_size(p_limit)))
 $$;
-revoke all on function public.hangar_list_projects() from public, anon;
-grant execute on function public.hangar_list_projects() to authenticated, service_role;
+revoke all on function public.hangar_list_projects(int, timestamptz, uuid) from public, anon;
+grant execute on function public.hangar_list_projects(int, timestamptz, uuid) to authenticated, service_role;
+
+-- At most max_projects_per_account projects made by one account (API.md §7): the refusal
+-- (403 quota_exceeded) for p_uid making one more, or null. Locks the account row, so that
+-- concurrent creates are counted one at a time. SECURITY DEFINER: the settings and the
+-- lock are not the caller's.
+create or replace function private.project_quota_refusal(p_uid uuid) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  limit_count bigint := private.setting('max_projects_per_account');
+  current_count bigint;
+begin
+  perform 1 from public.accounts where id = p_uid for update;
+  select count(*) into current_count from public.projects where owner_id = p_uid;
+  if current_count >= limit_count then
+    return private.refuse('quota_exceeded', format('An account may have at most %s projects', limit_count),
+      jsonb_build_object('limit', limit_count, 'current', current_count));
+  end if;
+  return null;
+end $$;
+revoke all on function private.project_quota_refusal(uuid) from public, anon, authenticated;
+grant execute on function private.project_quota_refusal(uuid) to authenticated, service_role;
 
 -- projects/{id} GET: the Project and its machines that are not terminated, newest first.
 create or replace function public.hangar_get_project(p_project_id uuid default null) returns jsonb
@@ -72,8 +98,8 @@ revoke all on function public.hangar_get_project(uuid) from public, anon;
 grant execute on function public.hangar_get_project(uuid) to authenticated, service_role;
 
 -- projects POST: a project of the caller's (owner_id defaults to auth.uid()), maybe in one of
--- their teams (400 `teamId` otherwise); makes a Supabase Auth caller's account first, which
--- the project refers to.
+-- their teams (400 `teamId` otherwise), within their quota (403); makes a Supabase Auth
+-- caller's account first, which the project refers to.
 create or replace function public.hangar_create_project(p_name text default null, p_description text default null, p_team_id uuid default null) returns jsonb
 language plpgsql volatile security invoker set search_path = '' as $$
 declare
@@ -90,6 +116,10 @@ begin
     return private.refuse('validation_error', 'Team not found', jsonb_build_object('field', 'teamId'));
   end if;
   perform private.ensure_account();
+  refusal := private.project_quota_refusal(auth.uid());
+  if refusal is not null then
+    return refusal;
+  end if;
   insert into public.projects (name, description, team_id) values (btrim(p_name), p_description, p_team_id)
   returning * into p;
   return private.ok(private.project_json(p));

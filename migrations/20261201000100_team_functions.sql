@@ -1,10 +1,11 @@
 -- The `teams` function (API.md §7): a caller's teams, creating, renaming and deleting one,
--- and its members (list, add by email / wallet / account id, remove or leave). One SQL
--- function per request. All are SECURITY DEFINER and check the caller's role themselves
--- (private.team_role): teams and team_members are written nowhere else, and a Member
--- shows other accounts' display names and identifiers, which accounts' RLS hides.
--- A team that is not the caller's is 404 (never 403); a member asking for an owner's
--- action is 403 `forbidden`.
+-- its members (list, remove or leave), and invitations (invite by email / wallet / account
+-- id, list mine, join, decline or withdraw): nobody becomes a member without accepting.
+-- One SQL function per request. All are SECURITY DEFINER and check the caller's role
+-- themselves (private.team_role): teams, team_members and team_invitations are written
+-- nowhere else, and a Member shows other accounts' display names and identifiers, which
+-- accounts' RLS hides. A team that is not the caller's is 404 (never 403); a member asking
+-- for an owner's action is 403 `forbidden`.
 
 -- Team = {id, name, role (the caller's), memberCount, machineCount (not terminated), createdAt}.
 create or replace function private.team_json(t public.teams, p_role text) returns jsonb
@@ -55,17 +56,22 @@ language sql immutable set search_path = '' as $$
 $$;
 revoke all on function private.team_refusal(boolean, text, text) from public, anon, authenticated;
 
--- teams GET: {teams: Team[]}, the caller's, newest first.
-create or replace function public.hangar_list_teams() returns jsonb
+-- teams GET: {teams: Team[], next}, the caller's, newest first, in keyset pages
+-- (private.keyset_page) after the cursor.
+create or replace function public.hangar_list_teams(p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null)
+returns jsonb
 language sql stable security definer set search_path = '' as $$
-  select private.ok(jsonb_build_object('teams',
-    coalesce(jsonb_agg(private.team_json(t, tm.role) order by t.created_at desc, t.id desc), '[]')))
-  from public.team_members tm
-  join public.teams t on t.id = tm.team_id
-  where tm.account_id = auth.uid()
+  select private.ok(private.keyset_page('teams', array(
+    select row(private.team_json(t, tm.role), t.created_at, t.id)::private.page_item
+    from public.team_members tm
+    join public.teams t on t.id = tm.team_id
+    where tm.account_id = auth.uid()
+      and (p_cursor_ts is null or (t.created_at, t.id) < (p_cursor_ts, p_cursor_id))
+    order by t.created_at desc, t.id desc
+    limit private.page_size(p_limit) + 1), private.page_size(p_limit)))
 $$;
-revoke all on function public.hangar_list_teams() from public, anon;
-grant execute on function public.hangar_list_teams() to authenticated, service_role;
+revoke all on function public.hangar_list_teams(int, timestamptz, uuid) from public, anon;
+grant execute on function public.hangar_list_teams(int, timestamptz, uuid) to authenticated, service_role;
 
 -- teams/{id} GET.
 create or replace function public.hangar_get_team(p_team_id uuid default null) returns jsonb
@@ -85,14 +91,17 @@ end $$;
 revoke all on function public.hangar_get_team(uuid) from public, anon;
 grant execute on function public.hangar_get_team(uuid) to authenticated, service_role;
 
--- teams POST: a team owned by the caller, who is its first member (role owner). Makes a
--- Supabase Auth caller's account first, which both rows refer to.
+-- teams POST: a team owned by the caller, who is its first member (role owner), at most
+-- max_teams_owned_per_account of them (403 quota_exceeded). Makes a Supabase Auth caller's
+-- account first, which both rows refer to; its row lock makes the count exact.
 create or replace function public.hangar_create_team(p_name text default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   uid pg_catalog.uuid := auth.uid();
   refusal pg_catalog.jsonb := private.team_name_refusal(p_name);
   t public.teams;
+  limit_count bigint := private.setting('max_teams_owned_per_account');
+  current_count bigint;
 begin
   if uid is null then
     return private.refuse('invalid_token', 'No caller');
@@ -101,8 +110,14 @@ begin
     return refusal;
   end if;
   perform private.ensure_account();
-  if not exists (select 1 from public.accounts where id = uid) then
+  perform 1 from public.accounts where id = uid for update;
+  if not found then
     return private.refuse('not_found', 'Account not found');
+  end if;
+  select count(*) into current_count from public.teams where owner_id = uid;
+  if current_count >= limit_count then
+    return private.refuse('quota_exceeded', format('An account may own at most %s teams', limit_count),
+      jsonb_build_object('limit', limit_count, 'current', current_count));
   end if;
   insert into public.teams (name, owner_id) values (btrim(p_name), uid) returning * into t;
   insert into public.team_members (team_id, account_id, role) values (t.id, uid, 'owner');
@@ -176,58 +191,182 @@ end $$;
 revoke all on function public.hangar_list_team_members(uuid) from public, anon;
 grant execute on function public.hangar_list_team_members(uuid) to authenticated, service_role;
 
--- teams/{id}/members POST {identifier}: the owner adds an account, named by its id or by
--- its identifier (email or wallet address, case-insensitive). No such account: 404; one
--- already in the team: 409; an identifier two accounts share: 409 (add it by id). The
--- team row is read FOR KEY SHARE, so an add racing the team's delete finds no team.
-create or replace function public.hangar_add_team_member(p_team_id uuid default null, p_identifier text default null) returns jsonb
+-- The identifiers an invitation to p_uid may name, lowercased: the account's id and the
+-- email or wallet address it signs in with (accounts.identifier).
+create or replace function private.my_identifiers(p_uid uuid) returns text[]
+language sql stable set search_path = '' as $$
+  select array_remove(array[lower(p_uid::pg_catalog.text), (select lower(a.identifier) from public.accounts a where a.id = p_uid)], null)
+$$;
+revoke all on function private.my_identifiers(uuid) from public, anon, authenticated;
+
+-- An invitation as its team's owner sees it: {id, teamId, identifier (as typed), createdAt,
+-- expiresAt}. Nothing of the account it may name.
+create or replace function private.invitation_json(i public.team_invitations) returns jsonb
+language sql stable set search_path = '' as $$
+  select jsonb_build_object('id', i.id, 'teamId', i.team_id, 'identifier', i.identifier,
+    'createdAt', private.ts(i.created_at), 'expiresAt', private.ts(i.expires_at))
+$$;
+revoke all on function private.invitation_json(public.team_invitations) from public, anon, authenticated;
+
+-- teams/{id}/members POST {identifier}: the owner invites an account id, an email or a
+-- wallet address. The answer is the same whether the identifier names an account, several
+-- or none (API.md §7: no oracle of who has an account): the invitation, a new one or the
+-- one already pending for that identifier (case-insensitive). At most
+-- max_pending_invitations_per_team pending (403 quota_exceeded); expired ones are dropped
+-- first. The team row is locked FOR NO KEY UPDATE: invitations to one team are counted one
+-- at a time, and an invitation racing the team's delete finds no team.
+create or replace function public.hangar_invite_team_member(p_team_id uuid default null, p_identifier text default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   t public.teams;
   my_role pg_catalog.text := private.team_role(p_team_id, auth.uid());
   ident pg_catalog.text := btrim(p_identifier);
-  found_ids pg_catalog.uuid[];
-  tm public.team_members;
+  i public.team_invitations;
+  limit_count bigint := private.setting('max_pending_invitations_per_team');
+  current_count bigint;
   refusal pg_catalog.jsonb;
 begin
-  select * into t from public.teams where id = p_team_id for key share;
-  refusal := private.team_refusal(found, my_role, 'add members');
+  select * into t from public.teams where id = p_team_id for no key update;
+  refusal := private.team_refusal(found, my_role, 'invite members');
   if refusal is not null then
     return refusal;
   end if;
-  if ident is null or char_length(ident) not between 1 and 320 or ident ~ '[[:cntrl:]]' then
+  if ident is null or char_length(ident) not between 1 and 320 or ident ~ '[[:space:][:cntrl:]]' then
     return private.refuse('validation_error', '`identifier` must be an email, a wallet address or an account id',
       jsonb_build_object('field', 'identifier'));
   end if;
-  if ident ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' then
-    select array_agg(a.id) into found_ids from public.accounts a where a.id = ident::pg_catalog.uuid;
+  delete from public.team_invitations where team_id = t.id and expires_at <= now();
+  select * into i from public.team_invitations where team_id = t.id and lower(identifier) = lower(ident);
+  if not found then
+    select count(*) into current_count from public.team_invitations where team_id = t.id;
+    if current_count >= limit_count then
+      return private.refuse('quota_exceeded', format('A team may have at most %s pending invitations', limit_count),
+        jsonb_build_object('limit', limit_count, 'current', current_count));
+    end if;
+    insert into public.team_invitations (team_id, identifier, invited_by) values (t.id, ident, auth.uid())
+    returning * into i;
   end if;
-  if found_ids is null then
-    select array_agg(x.id) into found_ids from (
-      select a.id from public.accounts a where lower(a.identifier) = lower(ident) limit 2) x;
+  return private.ok(jsonb_build_object('invitation', private.invitation_json(i)));
+end $$;
+revoke all on function public.hangar_invite_team_member(uuid, text) from public, anon;
+grant execute on function public.hangar_invite_team_member(uuid, text) to authenticated, service_role;
+
+-- teams/invitations GET: {invitations, next}, the caller's pending invitations (not
+-- expired, to teams they are not in), newest first, in keyset pages like hangar_list_teams;
+-- each with the team's name and the inviter's display name. Makes a Supabase Auth
+-- caller's account first, whose identifier (their email) invitations may name.
+create or replace function public.hangar_list_team_invitations(p_limit int default null, p_cursor_ts timestamptz default null, p_cursor_id uuid default null)
+returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  uid pg_catalog.uuid := auth.uid();
+  mine pg_catalog.text[];
+begin
+  if uid is null then
+    return private.refuse('invalid_token', 'No caller');
   end if;
-  if found_ids is null then
-    return private.refuse('not_found', 'No account has this identifier');
+  perform private.ensure_account();
+  mine := private.my_identifiers(uid);
+  return private.ok(private.keyset_page('invitations', array(
+    select row(private.invitation_json(i) || jsonb_build_object('teamName', t.name, 'inviterName', a.display_name),
+      i.created_at, i.id)::private.page_item
+    from public.team_invitations i
+    join public.teams t on t.id = i.team_id
+    left join public.accounts a on a.id = i.invited_by
+    where lower(i.identifier) = any (mine) and i.expires_at > now()
+      and not exists (select 1 from public.team_members tm where tm.team_id = i.team_id and tm.account_id = uid)
+      and (p_cursor_ts is null or (i.created_at, i.id) < (p_cursor_ts, p_cursor_id))
+    order by i.created_at desc, i.id desc
+    limit private.page_size(p_limit) + 1), private.page_size(p_limit)));
+end $$;
+revoke all on function public.hangar_list_team_invitations(int, timestamptz, uuid) from public, anon;
+grant execute on function public.hangar_list_team_invitations(int, timestamptz, uuid) to authenticated, service_role;
+
+-- teams/{id}/join POST: the caller accepts their pending invitation to the team and joins
+-- it as a member; every invitation of theirs to it is spent. None (or only expired ones):
+-- 404, as for a team that does not exist. One who is already a member gets their Member.
+-- The team row is read FOR KEY SHARE, so a join racing the team's delete finds no team.
+create or replace function public.hangar_join_team(p_team_id uuid default null) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  uid pg_catalog.uuid := auth.uid();
+  mine pg_catalog.text[];
+  spent int;
+  tm public.team_members;
+begin
+  if uid is null then
+    return private.refuse('invalid_token', 'No caller');
   end if;
-  if cardinality(found_ids) > 1 then
-    return private.refuse('conflict', 'More than one account has this identifier: add the member by account id');
+  perform private.ensure_account();
+  mine := private.my_identifiers(uid);
+  perform 1 from public.teams where id = p_team_id for key share;
+  delete from public.team_invitations
+    where team_id = p_team_id and lower(identifier) = any (mine) and expires_at > now();
+  get diagnostics spent = row_count;
+  if spent = 0 then
+    return private.refuse('not_found', 'No pending invitation to this team');
   end if;
-  insert into public.team_members (team_id, account_id, role) values (t.id, found_ids[1], 'member')
-  on conflict (team_id, account_id) do nothing
-  returning * into tm;
-  if tm.account_id is null then
-    return private.refuse('conflict', 'This account is already a member of the team');
-  end if;
+  insert into public.team_members (team_id, account_id, role) values (p_team_id, uid, 'member')
+  on conflict (team_id, account_id) do nothing;
+  select * into tm from public.team_members where team_id = p_team_id and account_id = uid;
   return private.ok(private.member_json(tm));
 end $$;
-revoke all on function public.hangar_add_team_member(uuid, text) from public, anon;
-grant execute on function public.hangar_add_team_member(uuid, text) to authenticated, service_role;
+revoke all on function public.hangar_join_team(uuid) from public, anon;
+grant execute on function public.hangar_join_team(uuid) to authenticated, service_role;
+
+-- teams/invitations/{id} DELETE: the invitee declines, or the team's owner withdraws it.
+-- Anyone else: 404. Answers the invitation as it was.
+create or replace function public.hangar_delete_team_invitation(p_invitation_id uuid default null) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  uid pg_catalog.uuid := auth.uid();
+  i public.team_invitations;
+begin
+  select * into i from public.team_invitations where id = p_invitation_id for update;
+  if not found or not (lower(i.identifier) = any (private.my_identifiers(uid))
+      or coalesce(private.team_role(i.team_id, uid) = 'owner', false)) then
+    return private.refuse('not_found', 'Invitation not found');
+  end if;
+  delete from public.team_invitations where id = i.id;
+  return private.ok(private.invitation_json(i));
+end $$;
+revoke all on function public.hangar_delete_team_invitation(uuid) from public, anon;
+grant execute on function public.hangar_delete_team_invitation(uuid) to authenticated, service_role;
+
+-- What leaving a team takes away (API.md §7), in the transaction that removes p_account's
+-- member row from p_team (locked FOR UPDATE by the caller, which waits for the creates
+-- into the team under way): their machines in the team leave it with them (team_id and
+-- project_id null: still theirs and billed to them, nobody else's to act on), the
+-- projects they made in the team pass to its owner (no creator role stays inside), and
+-- every key that may no longer reach a machine comes off it: theirs on the team's
+-- machines, the others' on the machines that left (private.prune_machine_ssh_keys, with
+-- authorize_keys jobs). Team secrets stop reaching the machines that left with team_id.
+-- The machines are locked in id order, as every transition locks them, after the
+-- projects. Answers the authorize_keys jobs to hand over.
+create or replace function private.leave_team(p_team uuid, p_account uuid) returns jsonb
+language plpgsql set search_path = '' as $$
+declare
+  affected pg_catalog.uuid[];
+  team_owner pg_catalog.uuid := (select owner_id from public.teams where id = p_team);
+begin
+  -- Projects before machines: the order hangar_delete_project locks them in.
+  update public.projects set owner_id = team_owner where team_id = p_team and owner_id = p_account;
+  select coalesce(array_agg(l.id order by l.id), '{}') into affected from (
+    select m.id from public.machines m where m.team_id = p_team and m.status <> 'terminated'
+    order by m.id for update) l;
+  insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+  select m.id, m.owner_id, 'machine.left_team', jsonb_build_object('teamId', p_team), 'system'
+  from public.machines m where m.team_id = p_team and m.owner_id = p_account and m.status <> 'terminated';
+  update public.machines set team_id = null, project_id = null where team_id = p_team and owner_id = p_account;
+  return private.prune_machine_ssh_keys(affected);
+end $$;
+revoke all on function private.leave_team(uuid, uuid) from public, anon, authenticated;
 
 -- teams/{id}/members/{accountId} DELETE: the owner removes a member, or a member leaves.
 -- The owner cannot leave a team they own (409: delete the team instead); a member removing
--- someone else is 403. The member's access to the team's machines ends with the row (every
--- check reads team_members); the machines they created stay in the team, theirs to pay.
--- Answers the Member as it was.
+-- someone else is 403. Access ends with the row and private.leave_team, in one
+-- transaction. Answers {member, deliveries}: the Member as it was, and the authorize_keys
+-- jobs for the Worker to hand to the runner.
 create or replace function public.hangar_remove_team_member(p_team_id uuid default null, p_account_id uuid default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
@@ -242,6 +381,8 @@ begin
   if p_account_id is distinct from uid and my_role <> 'owner' then
     return private.refuse('forbidden', 'Only the team''s owner may remove other members');
   end if;
+  -- The team row first (FOR UPDATE waits for the creates into it that hold FOR KEY SHARE).
+  perform 1 from public.teams where id = p_team_id for update;
   select * into tm from public.team_members where team_id = p_team_id and account_id = p_account_id for update;
   if not found then
     return private.refuse('not_found', 'Member not found');
@@ -251,7 +392,7 @@ begin
   end if;
   shape := private.member_json(tm);
   delete from public.team_members where team_id = tm.team_id and account_id = tm.account_id;
-  return private.ok(shape);
+  return private.ok(jsonb_build_object('member', shape, 'deliveries', private.leave_team(tm.team_id, tm.account_id)));
 end $$;
 revoke all on function public.hangar_remove_team_member(uuid, uuid) from public, anon;
 grant execute on function public.hangar_remove_team_member(uuid, uuid) to authenticated, service_role;

@@ -29,8 +29,9 @@ grant all on public.ssh_keys to service_role;
 grant select on public.ssh_keys to authenticated;
 
 -- The keys chosen for a machine, in the order chosen (at most 10). A deleted key leaves
--- every machine's choice (hangar_delete_ssh_key also re-authorizes the running ones). A
--- machine's keys may be of several accounts: a team member's own keys on a team machine.
+-- every machine's choice, and so do the keys of a member who leaves a team on its machines
+-- (private.ssh_keys_removed re-authorizes them). A machine's keys may be of several
+-- accounts: a team member's own keys on a team machine.
 create table public.machine_ssh_keys (
   machine_id uuid not null references public.machines (id) on delete cascade,
   ssh_key_id uuid not null references public.ssh_keys (id) on delete cascade,
@@ -48,3 +49,14 @@ create policy machine_ssh_keys_select_visible on public.machine_ssh_keys for sel
 revoke all on public.machine_ssh_keys from anon, authenticated;
 grant all on public.machine_ssh_keys to service_role;
 grant select on public.machine_ssh_keys to authenticated;
+
+-- Machines that lost a key while they were not running (on their way to running, which a
+-- job already carrying the key is bringing about, or stopped): each gets an authorize_keys
+-- job when it arrives at running (private.ssh_keys_on_arrival, called by the runner's
+-- callback), so no key outlives its removal on a machine in transit. Written and read only
+-- by the SSH key helpers (20261201001100_ssh_key_functions.sql).
+create table private.ssh_key_resyncs (
+  machine_id uuid primary key references public.machines (id) on delete cascade,
+  since timestamptz not null default now()
+);
+revoke all on private.ssh_key_resyncs from public, anon, authenticated;

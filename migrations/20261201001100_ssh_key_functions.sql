@@ -180,21 +180,82 @@ end $$;
 revoke all on function public.hangar_create_ssh_key(text, text) from public, anon;
 grant execute on function public.hangar_create_ssh_key(text, text) to authenticated, service_role;
 
+-- Keys came off the machines p_machine_ids (locked by the caller, their machine_ssh_keys
+-- rows already gone): the one way every removal takes effect (API.md §7). A running
+-- machine gets an authorize_keys job now, built from the keys it has left (no pending-jobs
+-- limit: a revocation is never refused); any other live machine owes one when it arrives
+-- at running (private.ssh_key_resyncs), since a job already on its way may carry the old
+-- keys. Answers the jobs for the Worker to hand to the runner.
+create or replace function private.ssh_keys_removed(p_machine_ids uuid[]) returns jsonb
+language plpgsql set search_path = '' as $$
+declare
+  m public.machines;
+  deliveries pg_catalog.jsonb := '[]';
+begin
+  for m in select * from public.machines where id = any (p_machine_ids) order by id loop
+    if m.status = 'running' then
+      deliveries := deliveries || jsonb_build_array(private.delivery(
+        private.enqueue(m, 'authorize_keys', '{}', 'machine.authorize_keys_requested', 'system')));
+    elsif m.status not in ('terminating', 'terminated') then
+      insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+      values (m.id, m.owner_id, 'machine.authorize_keys_deferred', jsonb_build_object('status', m.status), 'system');
+      insert into private.ssh_key_resyncs (machine_id) values (m.id) on conflict do nothing;
+    end if;
+  end loop;
+  return deliveries;
+end $$;
+revoke all on function private.ssh_keys_removed(uuid[]) from public, anon, authenticated;
+
+-- The runner's callback, when machine p_machine_id has just arrived at running: the
+-- authorize_keys job it owes (private.ssh_keys_removed) as a delivery, or null.
+create or replace function private.ssh_keys_on_arrival(p_machine_id uuid) returns jsonb
+language plpgsql set search_path = '' as $$
+declare
+  m public.machines;
+begin
+  select * into m from public.machines where id = p_machine_id and status = 'running';
+  if not found then
+    return null;
+  end if;
+  delete from private.ssh_key_resyncs where machine_id = m.id;
+  if not found then
+    return null;
+  end if;
+  return private.delivery(private.enqueue(m, 'authorize_keys', '{}', 'machine.authorize_keys_requested', 'system'));
+end $$;
+revoke all on function private.ssh_keys_on_arrival(uuid) from public, anon, authenticated;
+
+-- Takes off machines p_machine_ids (locked by the caller) every key whose account may no
+-- longer reach the machine (private.access_role, as it is now: after a member left its
+-- team, or the machine left a team with its creator), and re-authorizes the machines that
+-- lost one. Answers the jobs to hand over.
+create or replace function private.prune_machine_ssh_keys(p_machine_ids uuid[]) returns jsonb
+language plpgsql set search_path = '' as $$
+declare
+  pruned pg_catalog.uuid[];
+begin
+  with gone as (
+    delete from public.machine_ssh_keys mk
+    using public.ssh_keys k, public.machines m
+    where mk.ssh_key_id = k.id and m.id = mk.machine_id and mk.machine_id = any (p_machine_ids)
+      and private.access_role(m.owner_id, m.team_id, k.account_id) is null
+    returning mk.machine_id)
+  select coalesce(array_agg(distinct machine_id), '{}') into pruned from gone;
+  return private.ssh_keys_removed(pruned);
+end $$;
+revoke all on function private.prune_machine_ssh_keys(uuid[]) from public, anon, authenticated;
+
 -- ssh-keys/{id} DELETE: removes the key from the account and from every machine that had
--- it. A running machine that had it gets an authorize_keys job at once (the payload is
--- built after the key left it), so a deleted key stops opening it; a stopped one gets
--- its keys at its next start. Answers {sshKey, machineIds, deliveries}: the key as it
--- was, the running machines re-authorized, and their jobs for the Worker to hand over.
+-- it, whatever its status (private.ssh_keys_removed: running ones now, the others when they
+-- arrive at running). Answers {sshKey, machineIds, deliveries}: the key as it was, the
+-- machines it came off, and the authorize_keys jobs for the Worker to hand over.
 -- Locks: the machines first, then the key (the order update-machine takes them in).
 create or replace function public.hangar_delete_ssh_key(p_ssh_key_id uuid default null) returns jsonb
 language plpgsql security definer set search_path = '' as $$
 declare
   uid pg_catalog.uuid := auth.uid();
   k public.ssh_keys;
-  m public.machines;
-  j public.jobs;
-  deliveries pg_catalog.jsonb := '[]';
-  machine_ids pg_catalog.jsonb := '[]';
+  machine_ids pg_catalog.uuid[];
 begin
   if not exists (select 1 from public.ssh_keys where id = p_ssh_key_id and account_id = uid) then
     return private.refuse('not_found', 'SSH key not found');
@@ -210,19 +271,12 @@ begin
   perform 1 from public.machines
     where id in (select machine_id from public.machine_ssh_keys where ssh_key_id = k.id)
     order by id for update;
-  for m in
-    select * from public.machines
-    where id in (select machine_id from public.machine_ssh_keys where ssh_key_id = k.id) and status = 'running'
-    order by id
-  loop
-    delete from public.machine_ssh_keys where machine_id = m.id and ssh_key_id = k.id;
-    j := private.enqueue(m, 'authorize_keys', '{}', 'machine.authorize_keys_requested', 'user');
-    deliveries := deliveries || jsonb_build_array(private.delivery(j));
-    machine_ids := machine_ids || jsonb_build_array(m.id);
-  end loop;
+  select coalesce(array_agg(machine_id order by machine_id), '{}') into machine_ids
+    from public.machine_ssh_keys where ssh_key_id = k.id;
+  -- Its machine_ssh_keys rows go with it (on delete cascade) before any job is built.
   delete from public.ssh_keys where id = k.id;
-  return private.ok(jsonb_build_object('sshKey', private.ssh_key_json(k), 'machineIds', machine_ids,
-    'deliveries', deliveries));
+  return private.ok(jsonb_build_object('sshKey', private.ssh_key_json(k), 'machineIds', to_jsonb(machine_ids),
+    'deliveries', private.ssh_keys_removed(machine_ids)));
 end $$;
 revoke all on function public.hangar_delete_ssh_key(uuid) from public, anon;
 grant execute on function public.hangar_delete_ssh_key(uuid) to authenticated, service_role;
@@ -273,13 +327,19 @@ language sql immutable set search_path = '' as $$
 $$;
 revoke all on function private.ssh_key_id_list(jsonb) from public, anon, authenticated;
 
--- Replaces the keys chosen for a machine with p_ids (checked), in that order.
+-- Replaces the keys chosen for a machine (locked by the caller) with p_ids (checked), in
+-- that order. Only keys whose account may reach the machine now: this statement reads
+-- team_members afresh, so a member removed while their update-machine waited for the
+-- machine's lock pins nothing (the lock's re-check saw them as they were before).
 create or replace function private.set_machine_ssh_keys(p_machine_id uuid, p_ids jsonb) returns void
 language plpgsql set search_path = '' as $$
 begin
   delete from public.machine_ssh_keys where machine_id = p_machine_id;
   insert into public.machine_ssh_keys (machine_id, ssh_key_id, position)
-  select p_machine_id, (e #>> '{}')::pg_catalog.uuid, o - 1
-  from jsonb_array_elements(p_ids) with ordinality as x(e, o);
+  select p_machine_id, k.id, x.o - 1
+  from jsonb_array_elements(p_ids) with ordinality as x(e, o)
+  join public.ssh_keys k on k.id = (x.e #>> '{}')::pg_catalog.uuid
+  join public.machines m on m.id = p_machine_id
+  where private.access_role(m.owner_id, m.team_id, k.account_id) is not null;
 end $$;
 revoke all on function private.set_machine_ssh_keys(uuid, jsonb) from public, anon, authenticated;

@@ -12,7 +12,8 @@ impl Origins {
     pub fn parse(raw: &str) -> Self {
         let list: Vec<String> = raw
             .split(',')
-            .map(|s| s.trim().trim_end_matches('/').to_string())
+            // Trailing slashes and spaces in any order ("a.com / /" is "a.com").
+            .map(|s| s.trim_start().trim_end_matches(|c: char| c == '/' || c.is_whitespace()).to_string())
             .filter(|s| !s.is_empty())
             .collect();
         if list.iter().any(|s| s == "*") {

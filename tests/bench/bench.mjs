@@ -198,8 +198,11 @@ try {
   const token = signed.json.data.accessToken;
   const did = signed.json.data.user.privyDid;
   const accountId = signed.json.data.user.id;
-  // Room for 2 × (N + warm-up) machines (the function's and the direct call's).
-  for (const [what, set] of [['machine limit', () => setMachineLimit(accountId, 100_000)], ['balance', () => setBalance(accountId, 1_000_000_000)]]) {
+  // Room for 2 × (N + warm-up) machines and projects (the function's and the direct call's);
+  // the bench has a stack of its own, so the global project limit may go up.
+  const projectLimit = () => sql`update private.settings set value = 100000 where name = 'max_projects_per_account'`;
+  for (const [what, set] of [['machine limit', () => setMachineLimit(accountId, 100_000)], ['project limit', projectLimit],
+    ['balance', () => setBalance(accountId, 1_000_000_000)]]) {
     try { await set(); } catch (e) { say(`could not raise the ${what}: ${e.message}`); }
   }
   const M = N + WARMUP;

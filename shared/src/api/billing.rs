@@ -4,28 +4,19 @@
 //! integer cents; charges come from the meter (migrations/20261130002200_metering.sql).
 use crate::auth::Caller;
 use crate::db::{self, Db, Who};
-use crate::domain::{Month, PageCursor};
+use crate::domain::{Month, PageCursor, PageQuery};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use serde::Serialize;
 
 /// `get-billing` `?limit=(1..100, default 50)&cursor=&period=YYYY-MM` (default: this month, UTC).
 pub async fn get(call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    let limit = match call.query("limit") {
-        None => 50,
-        Some(raw) => raw
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (1..=100).contains(n))
-            .ok_or_else(|| ApiError::validation("limit", "`limit` must be an integer from 1 to 100"))?,
-    };
-    let cursor = call.query("cursor").map(|c| PageCursor::parse("cursor", &c)).transpose()?;
+    let asked = PageQuery::parse(call.query("limit").as_deref(), call.query("cursor").as_deref())?;
     let period = call.query("period").map(|p| Month::parse("period", &p)).transpose()?;
     let args = db::GetBilling {
-        limit,
-        cursor_ts: cursor.as_ref().map(|c| c.ts.clone()),
-        cursor_id: cursor.as_ref().map(|c| c.id),
+        limit: asked.limit,
+        cursor_ts: asked.cursor_ts(),
+        cursor_id: asked.cursor_id(),
         period: period.map(Month::first_day),
     };
     let page = Db::new(&call.config).rpc(&args, Who::User(&caller.token)).await?;

@@ -9,6 +9,7 @@ pub mod health;
 pub mod machine_jobs;
 pub mod machines;
 pub mod metrics;
+mod pages;
 pub mod pricing;
 pub mod projects;
 pub mod runner;

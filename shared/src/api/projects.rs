@@ -1,4 +1,4 @@
-//! The `projects` function of API.md §4: GET (list, with machine counts), POST, and
+//! The `projects` function of API.md §4: GET (list, with machine counts, paged), POST, and
 //! GET / PATCH / DELETE `projects/{id}`. Each request is parsed into domain types and
 //! answered by one SQL function (one PostgREST round trip). DELETE of a project with
 //! live machines is 409 `project_not_empty` unless `?cascade=true`, which deletes each
@@ -6,7 +6,7 @@
 //! terminate jobs it queues are handed to the runner after the answer.
 use crate::auth::Caller;
 use crate::db::{self, Db, Who};
-use crate::domain::{parse_id, Patch, ProjectDescription, ProjectName};
+use crate::domain::{parse_id, PageQuery, Patch, ProjectDescription, ProjectName};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use crate::runner::hand_over;
@@ -58,9 +58,11 @@ fn db(call: &Call) -> Db<'_> {
     Db::new(&call.config)
 }
 
+/// `?limit=&cursor=`: keyset pages, newest first.
 async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
-    let page = db(&call).rpc(&db::ListProjects {}, Who::User(&caller.token)).await?;
-    Ok(Reply::ok(page))
+    let asked = PageQuery::parse(call.query("limit").as_deref(), call.query("cursor").as_deref())?;
+    let args = db::ListProjects { limit: asked.limit, cursor_ts: asked.cursor_ts(), cursor_id: asked.cursor_id() };
+    Ok(super::pages::reply("projects", db(&call).rpc(&args, Who::User(&caller.token)).await?))
 }
 
 async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {

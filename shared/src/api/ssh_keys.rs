@@ -64,7 +64,7 @@ async fn delete(mut call: Call, caller: Caller, id: Uuid) -> Result<Reply, ApiEr
     }
     let message = match deleted.machine_ids.len() {
         0 => "SSH key deleted".to_string(),
-        n => format!("SSH key deleted; removed from {n} running machine(s)"),
+        n => format!("SSH key deleted; removed from {n} machine(s)"),
     };
     Ok(Reply::ok(deleted.ssh_key).message(message))
 }

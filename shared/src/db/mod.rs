@@ -22,6 +22,8 @@ mod projects;
 pub(crate) use projects::*;
 mod teams;
 pub(crate) use teams::*;
+mod pages;
+pub(crate) use pages::*;
 mod ssh_keys;
 pub(crate) use ssh_keys::*;
 mod secrets;

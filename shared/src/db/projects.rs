@@ -8,8 +8,8 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 rpc! {
-    /// `projects` GET: `{projects: Project[]}`, newest first.
-    ListProjects => "hangar_list_projects" -> super::Raw {}
+    /// `projects` GET: `{projects: Project[], next}`, newest first.
+    ListProjects => "hangar_list_projects" -> super::ItemPage { limit: i64, cursor_ts: Option<String>, cursor_id: Option<Uuid> }
 }
 
 rpc! {
@@ -18,7 +18,8 @@ rpc! {
 }
 
 rpc! {
-    /// `projects` POST (makes a Supabase Auth caller's account first), maybe in a team.
+    /// `projects` POST (makes a Supabase Auth caller's account first), maybe in a team;
+    /// 403 `quota_exceeded` past the projects an account may have.
     CreateProject => "hangar_create_project" -> super::Raw { name: String, description: Option<String>, team_id: Option<Uuid> }
 }
 

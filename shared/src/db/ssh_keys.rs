@@ -17,8 +17,8 @@ rpc! {
     CreateSshKey => "hangar_create_ssh_key" -> super::Raw { name: String, public_key: String }
 }
 
-/// What a key's delete came to: the key as it was, and the authorize_keys jobs of the
-/// running machines that had it (never shown to the caller: a payload carries keys).
+/// What a key's delete came to: the key as it was, the machines it came off, and the
+/// authorize_keys jobs of the running ones (never shown to the caller: a payload carries keys).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SshKeyDeleted {

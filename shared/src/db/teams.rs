@@ -2,15 +2,18 @@
 //! one struct each, kept apart from `functions.rs` so that the resources built in
 //! parallel do not edit one file. Each checks the caller's role in the team itself.
 use super::rpc;
+use crate::runner::Delivery;
+use serde::Deserialize;
 use uuid::Uuid;
 
 rpc! {
-    /// `teams` GET: `{teams: Team[]}`, the caller's, newest first, with their role.
-    ListTeams => "hangar_list_teams" -> super::Raw {}
+    /// `teams` GET: `{teams: Team[], next}`, the caller's, newest first, with their role.
+    ListTeams => "hangar_list_teams" -> super::ItemPage { limit: i64, cursor_ts: Option<String>, cursor_id: Option<Uuid> }
 }
 
 rpc! {
-    /// `teams` POST: the caller owns the new team (makes a Supabase Auth caller's account first).
+    /// `teams` POST: the caller owns the new team (makes a Supabase Auth caller's account
+    /// first); 403 `quota_exceeded` past the teams an account may own.
     CreateTeam => "hangar_create_team" -> super::Raw { name: String }
 }
 
@@ -35,11 +38,36 @@ rpc! {
 }
 
 rpc! {
-    /// `teams/{id}/members` POST: the owner adds an account by id, email or wallet.
-    AddTeamMember => "hangar_add_team_member" -> super::Raw { team_id: Uuid, identifier: String }
+    /// `teams/{id}/members` POST: the owner invites an account id, email or wallet;
+    /// `{invitation}`, the same answer whoever (if anyone) the identifier names.
+    InviteTeamMember => "hangar_invite_team_member" -> super::Raw { team_id: Uuid, identifier: String }
 }
 
 rpc! {
-    /// `teams/{id}/members/{accountId}` DELETE: the owner removes a member, or one leaves.
-    RemoveTeamMember => "hangar_remove_team_member" -> super::Raw { team_id: Uuid, account_id: Uuid }
+    /// `teams/invitations` GET: `{invitations, next}`, the caller's pending invitations.
+    ListTeamInvitations => "hangar_list_team_invitations" -> super::ItemPage { limit: i64, cursor_ts: Option<String>, cursor_id: Option<Uuid> }
+}
+
+rpc! {
+    /// `teams/{id}/join` POST: the caller accepts their invitation (404 without one).
+    JoinTeam => "hangar_join_team" -> super::Raw { team_id: Uuid }
+}
+
+rpc! {
+    /// `teams/invitations/{id}` DELETE: the invitee declines, or the owner withdraws.
+    DeleteTeamInvitation => "hangar_delete_team_invitation" -> super::Raw { invitation_id: Uuid }
+}
+
+/// What removing a member came to: the Member as it was, and the authorize_keys jobs of
+/// the machines their leaving took keys off (never shown to the caller: a payload carries keys).
+#[derive(Deserialize)]
+pub(crate) struct MemberRemoved {
+    pub member: super::Raw,
+    pub deliveries: Vec<Delivery>,
+}
+
+rpc! {
+    /// `teams/{id}/members/{accountId}` DELETE: the owner removes a member, or one leaves;
+    /// their machines leave the team with them and their keys come off its machines.
+    RemoveTeamMember => "hangar_remove_team_member" -> MemberRemoved { team_id: Uuid, account_id: Uuid }
 }

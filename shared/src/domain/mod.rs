@@ -58,7 +58,7 @@ pub(crate) use member_identifier::MemberIdentifier;
 pub(crate) use metrics_period::MetricsPeriod;
 pub(crate) use month::Month;
 pub(crate) use memo::Memo;
-pub(crate) use page_cursor::PageCursor;
+pub(crate) use page_cursor::{PageCursor, PageQuery};
 pub(crate) use patch::{Patch, SqlPatch};
 pub(crate) use project_description::ProjectDescription;
 pub(crate) use project_name::ProjectName;

@@ -214,3 +214,19 @@ export async function signIn({ sub = newPrivyDid(), linkedAccounts, waitRateLimi
 
 export { signupCredits };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Walks a keyset-paged list to its end: `call(query)` answers one page (`{ <key>: [...],
+ * nextCursor }`) for `{ limit, cursor? }`; each item goes through `check`. The ids, page by page.
+ */
+export async function pageIds(call, key, limit, check = () => {}) {
+  const pages = [];
+  let cursor;
+  do {
+    const page = ok(await call({ limit: String(limit), ...(cursor ? { cursor } : {}) }));
+    assert.deepEqual(Object.keys(page).sort(), ['nextCursor', key].sort());
+    pages.push(page[key].map((item) => { check(item); return item.id; }));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return pages;
+}

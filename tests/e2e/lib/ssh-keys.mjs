@@ -1,13 +1,16 @@
 // Helpers for the SSH key tests (API.md §7): the `ssh-keys` function by path, real keys
 // made with OpenSSH's ssh-keygen (Debian's openssh-client; scripts/setup.sh installs it)
-// together with the fingerprint `ssh-keygen -lf` prints for each, and the SshKey shape.
+// together with the fingerprint `ssh-keygen -lf` prints for each, and the SshKey shape;
+// machines' keys: the authorize_keys jobs and their payloads, and machines in transit (on
+// their way to running, with the job that will bring them there) and their arrival.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fn, ok, UUID_RE } from './api.mjs';
-import { newName } from './machines.mjs';
+import { fn, ok, show, UUID_RE } from './api.mjs';
+import { newName, rows, sql, value } from './machines.mjs';
+import { callback, insertJob, insertMachine } from './runner.mjs';
 
 /** The `ssh-keys` function as `user`: sshKeys(user, { id, method, body }). */
 export const sshKeys = (user, { id, method, body, headers } = {}) =>
@@ -50,4 +53,44 @@ export function assertSshKey(k) {
   assert.ok(!Number.isNaN(Date.parse(k.createdAt)), 'createdAt');
   for (const key of Object.keys(k)) assert.ok(!key.includes('_'), `camelCase ${key}`);
   return k;
+}
+
+/** A key of `user`'s, made with ssh-keygen and added: { id, line, fingerprint }. */
+export async function keyOf(user, type = 'ed25519', bits) {
+  const k = keygen(type, bits);
+  const key = await addKey(user, k.line);
+  assert.equal(key.fingerprint, k.fingerprint);
+  return { id: key.id, line: k.line, fingerprint: k.fingerprint };
+}
+
+/** The authorize_keys jobs of a machine, oldest first. */
+export const authorizeJobs = (machineId) =>
+  rows`select id, status, result from jobs where machine_id = ${machineId} and action = 'authorize_keys' order by created_at`;
+
+/** The webhook body of a job, as the Workers send it (private.delivery_json). */
+export const payloadOf = (jobId) => value`select private.delivery_json(j) from jobs j where j.id = ${jobId}`;
+
+const ON_THE_WAY = { provisioning: 'create', starting: 'start', restarting: 'restart' };
+
+/**
+ * A machine of `owner`'s on its way to running (`status`: provisioning, starting or
+ * restarting), straight into the table, with `keys` (of any account, in order) pinned and
+ * the job it waits on already at the runner (status running; the stack never delivers it).
+ * { id, jobId }.
+ */
+export async function machineInTransit(owner, status, { teamId = null, keys = [] } = {}) {
+  const id = await insertMachine(owner.user.id, { status, providerInstanceId: status === 'provisioning' ? null : `sim-${newName('i')}` });
+  if (teamId) await sql`update machines set team_id = ${teamId} where id = ${id}`;
+  for (const [position, key] of keys.entries()) {
+    await sql`insert into machine_ssh_keys (machine_id, ssh_key_id, position) values (${id}, ${key.id}, ${position})`;
+  }
+  const jobId = await insertJob(id, owner.user.id, ON_THE_WAY[status], { status: 'running' });
+  return { id, jobId };
+}
+
+/** The runner reports the job a machine in transit waits on succeeded: it arrives at running. */
+export async function arrive(jobId) {
+  const res = await callback({ jobId, status: 'succeeded', outputs: { ipAddress: '192.0.2.254', providerInstanceId: `sim-${jobId}` } });
+  assert.equal(res.status, 200, show(res));
+  return res;
 }

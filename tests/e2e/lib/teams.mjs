@@ -1,6 +1,7 @@
-// Helpers for the teams tests (API.md §7): the `teams` function by path, a team with its
-// members in one call, the Team and Member shapes, people who signed in with an email or
-// a wallet (their `identifier`), and a running team machine.
+// Helpers for the teams tests (API.md §7): the `teams` function by path, invitations and
+// joining, a team with its members in one call (each invited and accepting), the Team,
+// Member and Invitation shapes, people who signed in with an email or a wallet (their
+// `identifier`), and a running team machine.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { fn, ok, signIn, UUID_RE } from './api.mjs';
@@ -20,18 +21,37 @@ export async function newTeam(owner, name = newName('team')) {
   return team;
 }
 
-/** teams/{id}/members POST as `owner` (the response, not asserted). */
-export const addMember = (owner, teamId, identifier) =>
+/** teams/{id}/members POST as `owner`: an invitation (the response, not asserted). */
+export const invite = (owner, teamId, identifier) =>
   teams(owner, { path: `/${teamId}/members`, body: { identifier } });
+
+/** teams/{id}/join POST as `user` (the response, not asserted). */
+export const join = (user, teamId) => teams(user, { path: `/${teamId}/join`, method: 'POST' });
+
+/** teams/invitations GET as `user`: the invitations of the first page (asserted 200). */
+export const myInvitations = async (user, query) =>
+  ok(await teams(user, { path: '/invitations', query })).invitations.map(assertInvitation);
+
+/** teams/invitations/{id} DELETE as `user` (the response, not asserted). */
+export const deleteInvitation = (user, id) => teams(user, { path: `/invitations/${id}`, method: 'DELETE' });
+
+/** `owner` invites `member` (by account id unless `identifier`) and `member` accepts; the Member. */
+export async function addMember(owner, teamId, member, identifier = member.user.id) {
+  const invitation = ok(await invite(owner, teamId, identifier), 202).invitation;
+  assertInvitation(invitation, { asOwner: true });
+  const joined = assertMember(ok(await join(member, teamId)));
+  assert.equal(joined.accountId, member.user.id, 'the one who accepted joins');
+  return joined;
+}
 
 /** teams/{id}/members/{accountId} DELETE as `user` (the response, not asserted). */
 export const removeMember = (user, teamId, accountId) =>
   teams(user, { path: `/${teamId}/members/${accountId}`, method: 'DELETE' });
 
-/** A team owned by `owner` with `members` added by account id; returns the Team. */
+/** A team owned by `owner` with `members`, each invited by account id and accepting; the Team. */
 export async function teamWith(owner, ...members) {
   const team = await newTeam(owner);
-  for (const m of members) assertMember(ok(await addMember(owner, team.id, m.user.id), 201));
+  for (const m of members) await addMember(owner, team.id, m);
   return team;
 }
 
@@ -56,6 +76,7 @@ const isDate = (v) => typeof v === 'string' && !Number.isNaN(Date.parse(v));
 
 export const TEAM_KEYS = ['id', 'name', 'role', 'memberCount', 'machineCount', 'createdAt'];
 export const MEMBER_KEYS = ['accountId', 'displayName', 'identifier', 'role', 'joinedAt'];
+export const INVITATION_KEYS = ['id', 'teamId', 'identifier', 'createdAt', 'expiresAt'];
 
 /** The Team shape of API.md §7. */
 export function assertTeam(t) {
@@ -78,4 +99,18 @@ export function assertMember(m) {
   assert.ok(['owner', 'member'].includes(m.role), `role ${m.role}`);
   assert.ok(isDate(m.joinedAt), 'joinedAt');
   return m;
+}
+
+/** The Invitation of API.md §7: as its owner sees it, or (the default) in the invitee's list,
+ * with the team's name and the inviter's display name. */
+export function assertInvitation(i, { asOwner = false } = {}) {
+  const keys = asOwner ? INVITATION_KEYS : [...INVITATION_KEYS, 'teamName', 'inviterName'];
+  assert.deepEqual(Object.keys(i).sort(), [...keys].sort(), JSON.stringify(i));
+  assert.match(i.id, UUID_RE, 'id');
+  assert.match(i.teamId, UUID_RE, 'teamId');
+  assert.equal(typeof i.identifier, 'string', 'identifier');
+  assert.ok(isDate(i.createdAt) && isDate(i.expiresAt), 'createdAt, expiresAt');
+  assert.equal(Date.parse(i.expiresAt) - Date.parse(i.createdAt), 7 * 24 * 3600 * 1000, 'expires after 7 days');
+  if (!asOwner) assert.equal(typeof i.teamName, 'string', 'teamName');
+  return i;
 }

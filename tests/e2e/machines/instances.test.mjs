@@ -22,12 +22,17 @@ before(async () => {
 
 const inst = (path = '', opts = {}) => fn(`instances${path}`, { token: user.accessToken, ...opts });
 const strip = ({ recentEvents, ...m }) => m; // eslint-disable-line no-unused-vars
+/** GET instances in seed 000's shape: `data` is the list, `nextCursor` beside it. */
+const listed = (res) => {
+  const machines = ok(res);
+  assert.ok(Array.isArray(machines), 'data is the list itself');
+  assert.ok('nextCursor' in res.json, 'nextCursor beside data');
+  return { machines, nextCursor: res.json.nextCursor };
+};
 
 test('GET /instances lists the same machines, in the same order, as get-user-machines', async () => {
-  const facade = ok(await inst());
+  const facade = listed(await inst());
   const direct = ok(await listMachines(user));
-  assert.ok(Array.isArray(facade.machines));
-  assert.ok('nextCursor' in facade);
   facade.machines.forEach(assertMachine);
   assert.deepEqual(facade.machines.map((m) => m.id), direct.machines.map((m) => m.id));
   assert.deepEqual(facade.machines.map((m) => m.id), [...machines].reverse().map((m) => m.id));
@@ -35,10 +40,10 @@ test('GET /instances lists the same machines, in the same order, as get-user-mac
 });
 
 test('GET /instances takes the same query: limit and cursor', async () => {
-  const first = ok(await inst('', { query: { limit: '3' } }));
+  const first = listed(await inst('', { query: { limit: '3' } }));
   assert.equal(first.machines.length, 3);
   assert.equal(typeof first.nextCursor, 'string');
-  const second = ok(await inst('', { query: { limit: '3', cursor: first.nextCursor } }));
+  const second = listed(await inst('', { query: { limit: '3', cursor: first.nextCursor } }));
   assert.deepEqual(second.machines.map((m) => m.id), [machines[0].id]);
   assert.equal(second.nextCursor, null);
   fails(await inst('', { query: { limit: '0' } }), 400, 'validation_error', 'limit');

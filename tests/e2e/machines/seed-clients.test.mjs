@@ -49,7 +49,7 @@ test('POST instances with seed 000\'s sizes: the smallest tier that fits; none f
     [{ cpu: 3 }, 'dev.xlarge'],
   ];
   for (const [sizes, tier] of cases) {
-    const m = assertMachine(ok(await instances(u, { method: 'POST', body: { name: `seed-${tier}`, region: 'us-east-1', ...sizes } }), 201));
+    const m = assertMachine(ok(await instances(u, { method: 'POST', body: { name: `seed-${tier.replace('.', '-')}`, region: 'us-east-1', ...sizes } }), 201));
     assert.equal(m.tier, tier, JSON.stringify(sizes));
     assert.ok(m.cpu >= Number(sizes.cpu ?? 0) && m.memoryMb >= (sizes.memory ?? 0) && m.diskGb >= (sizes.disk ?? 0));
     await sql`update machines set status = 'terminated' where id = ${m.id}`; // room under the quota

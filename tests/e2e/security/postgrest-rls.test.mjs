@@ -5,14 +5,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { signupCredits } from '../lib/env.mjs';
 import { newPrivyDid } from '../lib/jwt.mjs';
-import { rest, service, show, fn, ok, signIn, accountById, accountsByDid } from '../lib/api.mjs';
+import { rest, service, show, fn, ok, signIn, accountById, accountsByDid, refused } from '../lib/api.mjs';
 
 let a, b; // two users
 before(async () => { [a, b] = await Promise.all([signIn(), signIn()]); });
 
 const as = (user, path, opts = {}) => rest(path, { ...opts, token: user.accessToken });
 const refusedOrEmpty = (res) =>
-  assert.ok(res.status >= 400 || (Array.isArray(res.json) && res.json.length === 0) || res.status === 204, show(res));
+  assert.ok(refused(res) || (Array.isArray(res.json) && res.json.length === 0) || res.status === 204, show(res));
 
 test('a user sees exactly their own account', async () => {
   const res = await as(a, '/accounts');
@@ -77,7 +77,7 @@ test('a user cannot delete accounts', async () => {
 test('a user cannot insert accounts', async () => {
   const did = newPrivyDid();
   const res = await as(a, '/accounts', { method: 'POST', body: { privy_did: did, credit_balance_cents: 999999 } });
-  assert.ok(res.status >= 400, show(res));
+  assert.ok(refused(res), show(res));
   assert.deepEqual(await accountsByDid(did), []);
 });
 

@@ -3,14 +3,17 @@
 // with the legacy sshPublicKey) and the runner reports installing exactly them (their
 // fingerprints, as ssh-keygen prints them); update-machine on a running machine queues an
 // authorize_keys job that succeeds; on a stopped one the keys wait for its start; a deleted
-// key leaves the running machines that had it; get-machine-status shows the ssh command.
+// key leaves every machine that had it: the running ones get an authorize_keys job at once,
+// the ones on their way to running (whose job already carried the key: defect 4 of issue
+// 15) and the stopped ones get one when they arrive, through the functions and through
+// /rpc; get-machine-status shows the ssh command.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { signIn, fn, ok, fails } from '../lib/api.mjs';
 import { createRaw, createMachine, act, getStatus, countMachines, sql, value, rows, assertMachine, asUser } from '../lib/machines.mjs';
 import { waitForStatus, waitForJob, getJob, logsOf, insertMachine, waitFor } from '../lib/runner.mjs';
-import { sshKeys, addKey, keygen } from '../lib/ssh-keys.mjs';
+import { sshKeys, addKey, keygen, keyOf, authorizeJobs, payloadOf, machineInTransit, arrive } from '../lib/ssh-keys.mjs';
 
 let alice, bob;
 before(async () => {
@@ -18,21 +21,6 @@ before(async () => {
 });
 
 const update = (user, machineId, patch) => fn('update-machine', { token: user.accessToken, method: 'PATCH', body: { machineId, ...patch } });
-
-/** A key of `user`'s, made with ssh-keygen: { id, line, fingerprint }. */
-async function keyOf(user, type = 'ed25519', bits) {
-  const k = keygen(type, bits);
-  const key = await addKey(user, k.line);
-  assert.equal(key.fingerprint, k.fingerprint);
-  return { id: key.id, line: k.line, fingerprint: k.fingerprint };
-}
-
-/** The authorize_keys jobs of a machine, oldest first. */
-const authorizeJobs = (machineId) =>
-  rows`select id, status, result from jobs where machine_id = ${machineId} and action = 'authorize_keys' order by created_at`;
-
-/** The webhook body of a job, as the Workers send it (private.delivery_json). */
-const payloadOf = (jobId) => value`select private.delivery_json(j) from jobs j where j.id = ${jobId}`;
 
 test('keys chosen at create reach the runner, which installs exactly them; sshCommand once running', { timeout: 30000 }, async () => {
   const [k1, k2] = [await keyOf(alice), await keyOf(alice, 'rsa', 2048)];
@@ -191,11 +179,62 @@ test('a deleted key leaves the running machines that had it (an authorize_keys j
 
   const res = await sshKeys(carol, { id: k1.id, method: 'DELETE' });
   assert.match(ok(res).fingerprint, /^SHA256:/);
-  assert.match(res.json.message, /removed from 1 running machine/);
+  assert.match(res.json.message, /removed from 1 machine/);
   assert.deepEqual(ok(await getStatus(carol, m.id)).sshKeyIds, [k2.id]);
   const [job] = await authorizeJobs(m.id);
   assert.deepEqual((await waitForJob(carol, job.id)).result.sshAuthorizedKeys, [k2.fingerprint]);
   ok(await act(carol, 'delete', m.id), 202);
+});
+
+for (const via of ['ssh-keys DELETE', '/rpc/hangar_delete_ssh_key']) {
+  test(`a key deleted (${via}) while machines are on their way to running comes off each when it arrives`, { timeout: 60000 }, async () => {
+    const dave = await signIn();
+    const [gone, kept] = [await keyOf(dave), await keyOf(dave)];
+    const machines = {};
+    for (const status of ['provisioning', 'starting', 'restarting']) machines[status] = await machineInTransit(dave, status, { keys: [gone, kept] });
+    const res = via === 'ssh-keys DELETE'
+      ? await sshKeys(dave, { id: gone.id, method: 'DELETE' })
+      : await asUser(dave, '/rpc/hangar_delete_ssh_key', { method: 'POST', body: { p_ssh_key_id: gone.id } });
+    assert.equal(res.status, 200, `${via}: ${res.status} ${res.text.slice(0, 300)}`);
+    if (via === 'ssh-keys DELETE') assert.match(res.json.message, /removed from 3 machine/);
+    else assert.deepEqual(res.json.data.deliveries, [], 'no job yet: none of them is running');
+    for (const [status, m] of Object.entries(machines)) {
+      assert.deepEqual(await value`select private.machine_ssh_key_ids(${m.id})`, [kept.id], `${status}: the key left the machine's choice`);
+      assert.deepEqual(await authorizeJobs(m.id), [], `${status}: no authorize_keys job while on its way`);
+      // The job on its way may carry the key: its arrival brings the machine an authorize_keys job.
+      await arrive(m.jobId);
+      assert.equal(await value`select status from machines where id = ${m.id}`, 'running', status);
+      const jobs = await authorizeJobs(m.id);
+      assert.equal(jobs.length, 1, `${status}: one authorize_keys job on arrival`);
+      assert.deepEqual((await payloadOf(jobs[0].id)).machine.sshAuthorizedKeys, [kept.line], `${status}: its payload has the key no more`);
+      // The runner-callback Worker handed it over; the stack's runner installs exactly the kept key.
+      assert.deepEqual((await waitForJob(dave, jobs[0].id, { timeoutMs: 30000 })).result.sshAuthorizedKeys, [kept.fingerprint]);
+      assert.equal(Number(await value`select count(*) from private.ssh_key_resyncs where machine_id = ${m.id}`), 0, 'owed once, paid once');
+    }
+    // A later arrival owes nothing more: a second report of the same job changes nothing.
+    await arrive(machines.starting.jobId);
+    assert.equal((await authorizeJobs(machines.starting.id)).length, 1);
+    for (const m of Object.values(machines)) await sql`update machines set status = 'terminated' where id = ${m.id}`;
+  });
+}
+
+test('a key deleted while a machine is stopped: the start carries the keys left, and its arrival re-syncs them', { timeout: 60000 }, async () => {
+  const erin = await signIn();
+  const [gone, kept] = [await keyOf(erin), await keyOf(erin)];
+  const m = await createMachine(erin, { sshKeyIds: [gone.id, kept.id] });
+  await waitForStatus(erin, m.id, 'running');
+  await waitFor(() => getStatus(erin, m.id).then((r) => r.json.data), (x) => x.pendingJob === null, { what: 'the create to finish' });
+  ok(await act(erin, 'stop', m.id), 202);
+  await waitForStatus(erin, m.id, 'stopped');
+  ok(await sshKeys(erin, { id: gone.id, method: 'DELETE' }));
+  assert.deepEqual(await authorizeJobs(m.id), [], 'a stopped machine gets no job now');
+  const startJob = ok(await act(erin, 'start', m.id), 202).pendingJob.id;
+  assert.deepEqual((await payloadOf(startJob)).machine.sshAuthorizedKeys, [kept.line], 'the start carries only the kept key');
+  await waitForStatus(erin, m.id, 'running');
+  const [job] = await authorizeJobs(m.id);
+  assert.ok(job, 'an authorize_keys job on arrival');
+  assert.deepEqual((await waitForJob(erin, job.id, { timeoutMs: 30000 })).result.sshAuthorizedKeys, [kept.fingerprint]);
+  ok(await act(erin, 'delete', m.id), 202);
 });
 
 test("strangers: another user's machine is 404, their keys are not the caller's", async () => {

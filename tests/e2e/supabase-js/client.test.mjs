@@ -130,6 +130,16 @@ test('projects, pricing, billing, insights, metrics, teams, ssh keys and secrets
   okData(await invoke(agent, 'record-metrics', { body: sample() }), 'record-metrics with the agent token');
   const team = okData(await invoke(hangar, 'teams', { body: { name: 'Invoked team' } }), 'teams POST');
   okData(await invoke(hangar, `teams/${team.id}/members`, { method: 'GET' }), 'teams/{id}/members GET');
+  // An invitation, accepted by its invitee through their own client, who then leaves.
+  const invitee = await signIn();
+  const inviteeClient = hangarAs(invitee.accessToken);
+  const { invitation } = okData(await invoke(hangar, `teams/${team.id}/members`, { body: { identifier: invitee.user.id } }), 'teams/{id}/members POST (invite)');
+  const pending = okData(await invoke(inviteeClient, 'teams/invitations', { method: 'GET' }), 'teams/invitations GET');
+  assert.deepEqual(pending.invitations.map((i) => [i.id, i.teamName]), [[invitation.id, 'Invoked team']]);
+  assert.equal(okData(await invoke(inviteeClient, `teams/${team.id}/join`, { method: 'POST' }), 'teams/{id}/join POST').accountId, invitee.user.id);
+  okData(await invoke(inviteeClient, `teams/${team.id}/members/${invitee.user.id}`, { method: 'DELETE' }), 'teams/{id}/members/{accountId} DELETE (leave)');
+  const declined = okData(await invoke(hangar, `teams/${team.id}/members`, { body: { identifier: invitee.user.id } }), 'invite again').invitation;
+  okData(await invoke(inviteeClient, `teams/invitations/${declined.id}`, { method: 'DELETE' }), 'teams/invitations/{id} DELETE (decline)');
   okData(await invoke(hangar, `teams/${team.id}`, { method: 'DELETE' }), 'teams/{id} DELETE');
   okData(await invoke(hangar, 'ssh-keys', { method: 'GET' }), 'ssh-keys GET');
   const secret = okData(await invoke(hangar, 'secrets', { body: { name: 'INVOKED_TOKEN', value: 'not-a-real-secret' } }), 'secrets POST (= PUT)');

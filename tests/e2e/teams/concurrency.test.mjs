@@ -1,6 +1,7 @@
 // Concurrency in a team (API.md §3, §7): members acting on one team machine at once still
-// produce exactly one job per transition (the machine's row lock, whoever asks); adding
-// the same member at once adds them once; a team's delete racing creates into it either
+// produce exactly one job per transition (the machine's row lock, whoever asks); inviting
+// the same account at once makes one invitation, and accepting it at once joins once; a
+// team's delete racing creates into it either
 // counts the new machine (409) or leaves the create a 400 on `teamId`, never a team
 // deleted under a live machine.
 import { test, before } from 'node:test';
@@ -8,7 +9,7 @@ import assert from 'node:assert/strict';
 import { ok, show, signIn } from '../lib/api.mjs';
 import { act, createRaw, rows, setMachineLimit, value } from '../lib/machines.mjs';
 import { waitForStatus } from '../lib/runner.mjs';
-import { teams, teamWith, newTeam, addMember, runningTeamMachine, rich } from '../lib/teams.mjs';
+import { teams, teamWith, newTeam, invite, join, runningTeamMachine, rich } from '../lib/teams.mjs';
 
 let owner, m1, m2, m3;
 before(async () => {
@@ -50,12 +51,17 @@ test('a member\'s 403s in the storm change nothing: 10 deletes by members and 10
   assert.deepEqual(jobs.map((j) => j.action), ['stop']);
 });
 
-test('10 concurrent adds of one account: one member row, one 201, the rest 409', async () => {
+test('10 concurrent invitations of one account make one invitation; 10 concurrent joins: one 200, the rest 404', async () => {
   const team = await newTeam(owner);
   const joiner = await signIn();
-  const responses = await Promise.all(Array.from({ length: 10 }, () => addMember(owner, team.id, joiner.user.id)));
-  assert.deepEqual(responses.map((r) => r.status).sort(), [201, ...Array(9).fill(409)], responses.map(show).join('\n'));
+  const invited = await Promise.all(Array.from({ length: 10 }, () => invite(owner, team.id, joiner.user.id)));
+  assert.deepEqual(invited.map((r) => r.status), Array(10).fill(202), invited.map(show).join('\n'));
+  assert.equal(new Set(invited.map((r) => r.json.data.invitation.id)).size, 1, 'the same invitation each time');
+  assert.equal(await value`select count(*)::int from team_invitations where team_id = ${team.id}`, 1);
+  const joins = await Promise.all(Array.from({ length: 10 }, () => join(joiner, team.id)));
+  assert.deepEqual(joins.map((r) => r.status).sort(), [200, ...Array(9).fill(404)], joins.map(show).join('\n'));
   assert.equal((await rows`select 1 from team_members where team_id = ${team.id} and account_id = ${joiner.user.id}`).length, 1);
+  assert.equal(await value`select count(*)::int from team_invitations where team_id = ${team.id}`, 0, 'the invitation is spent');
 });
 
 test('a team\'s delete racing creates into it: a team is never deleted under a live machine', { timeout: 60000 }, async () => {

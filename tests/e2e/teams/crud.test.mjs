@@ -1,14 +1,16 @@
 // The `teams` function (API.md §7): a team's life (create, list with my role, read,
-// rename, delete), its members (added by email, wallet or account id; removed by the
-// owner; leaving), the owner-only rules (403 for a member, 404 for anyone else), and the
-// bodies, paths and methods it refuses. Every user and team here is the test's own.
+// rename, delete), its members (invited by email, wallet or account id and accepting;
+// removed by the owner; leaving), the owner-only rules (403 for a member, 404 for anyone
+// else), and the bodies, paths and methods it refuses. Invitations themselves (consent,
+// expiry, limits, no oracle) are in invitations.test.mjs. Every user and team here is the
+// test's own.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { ok, fails, signIn } from '../lib/api.mjs';
 import { rows, value } from '../lib/machines.mjs';
 import {
-  teams, newTeam, addMember, removeMember, teamWith, emailUser, walletUser, assertTeam, assertMember,
+  teams, newTeam, addMember, invite, removeMember, teamWith, emailUser, walletUser, assertTeam, assertMember,
 } from '../lib/teams.mjs';
 
 let owner, ann, bob;
@@ -37,13 +39,13 @@ test('POST creates a team (trimmed name) owned by the caller, who is its one mem
   assert.ok(Date.parse(joinedAt) >= Date.parse(team.createdAt), 'joinedAt is when the team was made');
 });
 
-test('members are added by account id, by email and by wallet (any case); each sees the team with role member', async () => {
+test('members are invited by account id, by email and by wallet (any case) and join; each sees the team with role member', async () => {
   const [byEmail, byWallet] = await Promise.all([emailUser(), walletUser()]);
   const team = await newTeam(owner);
   const added = [
-    assertMember(ok(await addMember(owner, team.id, ann.user.id), 201)),
-    assertMember(ok(await addMember(owner, team.id, ` ${byEmail.user.identifier.toUpperCase()} `), 201)),
-    assertMember(ok(await addMember(owner, team.id, byWallet.user.identifier.toLowerCase()), 201)),
+    await addMember(owner, team.id, ann),
+    await addMember(owner, team.id, byEmail, ` ${byEmail.user.identifier.toUpperCase()} `),
+    await addMember(owner, team.id, byWallet, byWallet.user.identifier.toLowerCase()),
   ];
   assert.deepEqual(added.map((m) => [m.accountId, m.role, m.identifier]), [
     [ann.user.id, 'member', ann.user.identifier],
@@ -61,18 +63,19 @@ test('members are added by account id, by email and by wallet (any case); each s
   }
 });
 
-test('adding: unknown identifiers are 404, a member again is 409, bad bodies 400 naming the field; nothing changes', async () => {
+test('inviting: bad bodies are 400 naming the field and change nothing', async () => {
   const team = await teamWith(owner, ann);
   const count = () => value`select count(*)::int from team_members where team_id = ${team.id}`;
-  fails(await addMember(owner, team.id, `nobody-${randomUUID()}@example.com`), 404, 'not_found');
-  fails(await addMember(owner, team.id, randomUUID()), 404, 'not_found');
-  fails(await addMember(owner, team.id, ann.user.id), 409, 'conflict');
-  fails(await addMember(owner, team.id, owner.user.id), 409, 'conflict');
+  const invitations = () => value`select count(*)::int from team_invitations where team_id = ${team.id}`;
+  for (const identifier of ['a b@example.com', 'x'.repeat(321), ' ']) {
+    fails(await invite(owner, team.id, identifier), 400, 'validation_error', 'identifier');
+  }
   fails(await teams(owner, { path: `/${team.id}/members`, body: {} }), 400, 'validation_error', 'identifier');
   fails(await teams(owner, { path: `/${team.id}/members`, body: { identifier: '' } }), 400, 'validation_error', 'identifier');
   fails(await teams(owner, { path: `/${team.id}/members`, body: { identifier: 5 } }), 400, 'validation_error', 'identifier');
   fails(await teams(owner, { path: `/${team.id}/members`, body: { identifier: bob.user.id, role: 'owner' } }), 400, 'validation_error', 'role');
   assert.equal(await count(), 2);
+  assert.equal(await invitations(), 0);
 });
 
 test('owner-only: a member cannot rename, delete, add or remove others (403); a stranger gets 404 for all of it', async () => {
@@ -81,7 +84,7 @@ test('owner-only: a member cannot rename, delete, add or remove others (403); a 
   const attempts = (u) => [
     ['rename', teams(u, { path: `/${team.id}`, method: 'PATCH', body: { name: 'taken over' } })],
     ['delete', teams(u, { path: `/${team.id}`, method: 'DELETE' })],
-    ['add', addMember(u, team.id, stranger.user.id)],
+    ['invite', invite(u, team.id, stranger.user.id)],
     ['remove another', removeMember(u, team.id, bob.user.id)],
     ['remove the owner', removeMember(u, team.id, owner.user.id)],
   ];
@@ -94,6 +97,7 @@ test('owner-only: a member cannot rename, delete, add or remove others (403); a 
   const [row] = await rows`select name from teams where id = ${team.id}`;
   assert.equal(row.name, team.name, 'the name is unchanged');
   assert.equal(await value`select count(*)::int from team_members where team_id = ${team.id}`, 3, 'the members are unchanged');
+  assert.equal(await value`select count(*)::int from team_invitations where team_id = ${team.id}`, 0, 'nobody was invited');
 });
 
 test('the owner renames (PATCH) and removes members; a member leaves; the owner cannot leave (409)', async () => {
@@ -140,7 +144,8 @@ test('bodies, paths and methods the function refuses (400 naming the field, 404,
   fails(await teams(owner, { path: `/${randomUUID()}` }), 404, 'not_found');
   fails(await teams(owner, { path: `/${team.id}/machines` }), 404, 'not_found');
   const wrong = [['PUT', ''], ['DELETE', ''], ['PATCH', ''], ['POST', `/${team.id}`], ['PATCH', `/${team.id}/members`],
-    ['GET', `/${team.id}/members/${owner.user.id}`]];
+    ['GET', `/${team.id}/members/${owner.user.id}`], ['GET', `/${team.id}/join`], ['POST', '/invitations'],
+    ['GET', `/invitations/${randomUUID()}`]];
   for (const [method, path] of wrong) {
     const res = await teams(owner, { path, method, body: method === 'GET' ? undefined : { name: 'x' } });
     fails(res, 405, 'method_not_allowed');
