@@ -460,11 +460,14 @@ export interface paths {
         };
         /**
          * List my projects
-         * @description The caller's projects, newest first, with machine counts.
+         * @description The caller's projects and their teams', newest first, with machine counts, in keyset pages.
          */
         get: operations["listProjects"];
         put?: never;
-        /** Create a project */
+        /**
+         * Create a project
+         * @description An account has at most 100 projects (403 `quota_exceeded`).
+         */
         post: operations["createProject"];
         delete?: never;
         options?: never;
@@ -712,13 +715,13 @@ export interface paths {
         };
         /**
          * List my teams
-         * @description The teams the caller belongs to, with the caller's role in each.
+         * @description The teams the caller belongs to, with the caller's role in each, newest first, in keyset pages.
          */
         get: operations["listTeams"];
         put?: never;
         /**
          * Create a team
-         * @description The caller becomes its owner.
+         * @description The caller becomes its owner. An account owns at most 20 teams (403 `quota_exceeded`).
          */
         post: operations["createTeam"];
         delete?: never;
@@ -772,10 +775,10 @@ export interface paths {
         get: operations["listMembers"];
         put?: never;
         /**
-         * Add a member
-         * @description Owner only (403): by the e-mail or wallet address an account signed in with (matched case-insensitively), or by account id. No such account is 404; an account already in the team, or an identifier that two accounts share, is 409.
+         * Invite a member
+         * @description Owner only (403 for a member, 404 for anyone else). Invites an account id, or the e-mail or wallet address an account signs in with (case-insensitive): the same 202 whether or not it names an account, showing nothing of the invitee. Inviting an identifier already invited answers its pending invitation. At most 50 pending per team (403 `quota_exceeded`). The account joins when it accepts (`teams/{id}/join`).
          */
-        post: operations["addMember"];
+        post: operations["inviteMember"];
         delete?: never;
         options?: never;
         head?: never;
@@ -799,7 +802,7 @@ export interface paths {
         post?: never;
         /**
          * Remove a member, or leave
-         * @description The owner removes a member; a member removes themselves (leaves). The owner cannot leave (409): they delete the team instead.
+         * @description The owner removes a member; a member removes themselves (leaves). The owner cannot leave (409): they delete the team instead. In the same transaction the member's machines leave the team with them, the projects they made in it pass to its owner, and their SSH keys come off the team's machines (authorize_keys jobs).
          */
         delete: operations["removeMember"];
         options?: never;
@@ -900,6 +903,72 @@ export interface paths {
          * @description The caller's own only; anyone else's is 404.
          */
         delete: operations["deleteSecret"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/functions/v1/teams/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my invitations
+         * @description The caller's pending invitations (to their account id, or to the e-mail or wallet address they sign in with; not expired; to teams they are not in), newest first, in keyset pages.
+         */
+        get: operations["listInvitations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/functions/v1/teams/invitations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Decline or withdraw an invitation
+         * @description The invitee declines it, or the team's owner withdraws it; anyone else gets 404.
+         */
+        delete: operations["deleteInvitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/functions/v1/teams/{id}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description The caller accepts their pending invitation to the team and becomes a member; 404 when they have none there (expired, declined, withdrawn, or no such team).
+         */
+        post: operations["joinTeam"];
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1219,6 +1288,8 @@ export interface components {
         };
         ProjectList: {
             projects: components["schemas"]["Project"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            nextCursor: string | null;
         };
         ProjectDeleted: {
             project: components["schemas"]["Project"];
@@ -1436,6 +1507,8 @@ export interface components {
         };
         TeamList: {
             teams: components["schemas"]["Team"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            nextCursor: string | null;
         };
         /**
          * @description A member of a team.
@@ -1823,6 +1896,69 @@ export interface components {
             status: components["schemas"]["MachineStatus"];
             summary: components["schemas"]["Summary"];
         }[];
+        /**
+         * @description An invitation to a team, as its owner sees it: nothing of the account it may name.
+         * @example {
+         *       "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
+         *       "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
+         *       "identifier": "ada@example.com",
+         *       "createdAt": "2026-11-20T10:00:00.000Z",
+         *       "expiresAt": "2026-11-27T10:00:00.000Z"
+         *     }
+         */
+        Invitation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            teamId: string;
+            /** @description What the owner invited, as typed (trimmed): an account id, an e-mail or a wallet address. */
+            identifier: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description 7 days after createdAt.
+             */
+            expiresAt: string;
+        };
+        /**
+         * @description An invitation in the invitee's list, with the team's name and the inviter's display name.
+         * @example {
+         *       "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
+         *       "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
+         *       "identifier": "ada@example.com",
+         *       "createdAt": "2026-11-20T10:00:00.000Z",
+         *       "expiresAt": "2026-11-27T10:00:00.000Z",
+         *       "teamName": "Ops",
+         *       "inviterName": "Grace"
+         *     }
+         */
+        ReceivedInvitation: {
+            /** Format: uuid */
+            id: string;
+            /** Format: uuid */
+            teamId: string;
+            /** @description What the owner invited, as typed (trimmed): an account id, an e-mail or a wallet address. */
+            identifier: string;
+            /** Format: date-time */
+            createdAt: string;
+            /**
+             * Format: date-time
+             * @description 7 days after createdAt.
+             */
+            expiresAt: string;
+            teamName: string;
+            /** @description The inviter's display name. */
+            inviterName: string | null;
+        };
+        InvitationList: {
+            invitations: components["schemas"]["ReceivedInvitation"][];
+            /** @description Pass as `cursor` for the next page; null on the last. */
+            nextCursor: string | null;
+        };
+        InvitationSent: {
+            invitation: components["schemas"]["Invitation"];
+        };
     };
     responses: {
         /** @description `invalid_json`, `validation_error`: The body is not JSON. A field is missing, of the wrong type, out of range or unknown; `details.field` names it as a JSON path (`name`, `protocolConfig.settings`, `[3].cpuUsage`, `body` for the body as a whole). */
@@ -2183,6 +2319,8 @@ export interface components {
         IdempotencyKey: string;
         /** @description One machine the caller sees; without it, a summary of each of the caller's machines. */
         InsightsMachineIdQuery: string;
+        /** @description Page size. */
+        PageLimitQuery: number;
     };
     requestBodies: never;
     headers: {
@@ -4312,7 +4450,12 @@ export interface operations {
     };
     listProjects: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["PageLimitQuery"];
+                /** @description Where the page starts: `nextCursor` of the previous page. */
+                cursor?: components["parameters"]["CursorQuery"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -4340,7 +4483,8 @@ export interface operations {
                      *             "createdAt": "2026-11-20T09:30:00.000Z",
                      *             "updatedAt": "2026-11-20T09:30:00.000Z"
                      *           }
-                     *         ]
+                     *         ],
+                     *         "nextCursor": null
                      *       }
                      *     }
                      */
@@ -4353,6 +4497,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -4411,6 +4556,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -5357,7 +5503,12 @@ export interface operations {
     };
     listTeams: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["PageLimitQuery"];
+                /** @description Where the page starts: `nextCursor` of the previous page. */
+                cursor?: components["parameters"]["CursorQuery"];
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -5384,7 +5535,8 @@ export interface operations {
                      *             "machineCount": 1,
                      *             "createdAt": "2026-11-20T10:00:00.000Z"
                      *           }
-                     *         ]
+                     *         ],
+                     *         "nextCursor": null
                      *       }
                      *     }
                      */
@@ -5397,6 +5549,7 @@ export interface operations {
                     };
                 };
             };
+            400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -5454,6 +5607,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -5659,7 +5813,7 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
-    addMember: {
+    inviteMember: {
         parameters: {
             query?: never;
             header?: never;
@@ -5680,8 +5834,8 @@ export interface operations {
             };
         };
         responses: {
-            /** @description The new member. */
-            201: {
+            /** @description The invitation. */
+            202: {
                 headers: {
                     "x-request-id": components["headers"]["RequestId"];
                     [name: string]: unknown;
@@ -5691,19 +5845,21 @@ export interface operations {
                      * @example {
                      *       "success": true,
                      *       "data": {
-                     *         "accountId": "5b0e2f4c-7a1d-4e3b-9c8a-6d5f4e3b2a19",
-                     *         "displayName": "Ada",
-                     *         "identifier": "ada@example.com",
-                     *         "role": "member",
-                     *         "joinedAt": "2026-11-20T10:00:00.000Z"
+                     *         "invitation": {
+                     *           "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
+                     *           "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
+                     *           "identifier": "ada@example.com",
+                     *           "createdAt": "2026-11-20T10:00:00.000Z",
+                     *           "expiresAt": "2026-11-27T10:00:00.000Z"
+                     *         }
                      *       },
-                     *       "message": "Member added"
+                     *       "message": "Invitation sent: the account it names joins when it accepts"
                      *     }
                      */
                     "application/json": {
                         /** @constant */
                         success: true;
-                        data: components["schemas"]["Member"];
+                        data: components["schemas"]["InvitationSent"];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
                     };
@@ -5713,7 +5869,6 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
-            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -6190,6 +6345,149 @@ export interface operations {
                         /** @constant */
                         success: true;
                         data: components["schemas"]["Secret"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["PageLimitQuery"];
+                /** @description Where the page starts: `nextCursor` of the previous page. */
+                cursor?: components["parameters"]["CursorQuery"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitations. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "invitations": [
+                     *           {
+                     *             "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
+                     *             "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
+                     *             "identifier": "ada@example.com",
+                     *             "createdAt": "2026-11-20T10:00:00.000Z",
+                     *             "expiresAt": "2026-11-27T10:00:00.000Z",
+                     *             "teamName": "Ops",
+                     *             "inviterName": "Grace"
+                     *           }
+                     *         ],
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["InvitationList"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation as it was. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Invitation"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    joinTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The new member. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Member"];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
                     };

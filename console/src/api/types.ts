@@ -24,16 +24,8 @@ export type ErrorEnvelope = S["ErrorEnvelope"];
 export type CreateMachineRequest = S["CreateMachineRequest"];
 export type PutSecretRequest = S["PutSecretRequest"];
 
-/** A team invitation (API.md §8, team invitations). */
-export interface Invitation {
-  id: string;
-  teamId: string;
-  identifier?: string | null;
-  teamName?: string | null;
-  inviterName?: string | null;
-  createdAt: string;
-  expiresAt: string;
-}
+export type ReceivedInvitation = S["ReceivedInvitation"];
+export type InvitationList = S["InvitationList"];
 export type ProjectList = S["ProjectList"];
 export type TeamList = S["TeamList"];
 export type MemberList = S["MemberList"];

@@ -28,8 +28,10 @@ export class Auth {
 
   constructor(readonly config: Config) {
     this.stored = read();
-    this.api = makeApi(config, () => this.token());
+    // anon first: supabase-js asks for the access token while it constructs `api`, which
+    // may refresh the session at once (through anon).
     this.anon = makeApi(config, async () => null);
+    this.api = makeApi(config, () => this.token());
     if (config.supabaseUrl && config.auth.some((a) => a === "email" || a === "github")) {
       this.supabaseAuth = createClient(config.supabaseUrl, config.anonKey, { auth: { persistSession: true, autoRefreshToken: true, detectSessionInUrl: true } });
       this.supabaseAuth.auth.onAuthStateChange(() => this.emit());

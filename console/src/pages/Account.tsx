@@ -2,26 +2,22 @@ import { useState } from "react";
 import type { Api } from "../api/client";
 import type { Account as AccountData } from "../api/types";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { money, when } from "../ui/format";
 
 export default function Account({ api, signOut }: { api: Api; signOut: () => void }) {
   const me = useResource(() => api.call<AccountData>("me", { method: "GET" }), [api]);
   const [displayName, setName] = useState<string | null>(null);
-  const [error, setError] = useState<unknown>(null);
+  const [error, run] = useAction();
   const [saved, setSaved] = useState(false);
-  async function save(e: React.FormEvent) {
+  function save(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
     setSaved(false);
-    try {
-      await api.call("me", { method: "PATCH", body: { displayName: displayName ?? "" } });
+    void run(() => api.call("me", { method: "PATCH", body: { displayName: displayName ?? "" } }), () => {
       setSaved(true);
       me.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
   return (
     <section aria-labelledby="account-h">

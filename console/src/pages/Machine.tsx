@@ -3,7 +3,7 @@ import type { Api } from "../api/client";
 import type { Deployment, EventPage, Insights, Job, MachineDetail, QueuedJob } from "../api/types";
 import { Chart } from "../ui/Chart";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { money, when } from "../ui/format";
 import { POLL_MS } from "./Machines";
@@ -19,20 +19,11 @@ export default function Machine({ api, id, go }: { api: Api; id: string; go: (ha
   const logs = useResource(() => api.call<EventPage>("get-logs", { body: { machineId: id, limit: 50 } }), [api, id], POLL_MS);
   const [period, setPeriod] = useState<"1h" | "24h" | "7d">("1h");
   const insights = useResource(() => api.call<Insights>("insights", { body: { machineId: id, period } }), [api, id, period], POLL_MS * 2);
-  const [actionError, setActionError] = useState<unknown>(null);
+  const [actionError, runAction] = useAction();
   const [confirming, setConfirming] = useState(false);
   const [copied, setCopied] = useState(false);
 
-  async function act(fn: string) {
-    setActionError(null);
-    try {
-      await api.call(fn, { body: { machineId: id } });
-      if (fn === "delete-machine") go("#/machines");
-      else m.reload();
-    } catch (e) {
-      setActionError(e);
-    }
-  }
+  const act = (fn: string) => runAction(() => api.call(fn, { body: { machineId: id } }), () => (fn === "delete-machine" ? go("#/machines") : m.reload()));
 
   if (!m.data) return <ListState r={m} what="the machine" items={() => []} empty={null}>{() => null}</ListState>;
   const machine = m.data;
@@ -114,19 +105,12 @@ export default function Machine({ api, id, go }: { api: Api; id: string; go: (ha
 function Operate({ api, id, running }: { api: Api; id: string; running: boolean }) {
   const [proto, setProto] = useState({ name: "", version: "" });
   const [cmd, setCmd] = useState({ command: "", args: "" });
-  const [error, setError] = useState<unknown>(null);
+  const [error, runJob] = useAction();
   const [jobId, setJobId] = useState<string | null>(null);
   const job = useResource(() => (jobId ? api.call<Job>("get-job", { body: { jobId } }) : Promise.resolve(null)), [api, jobId], jobId ? POLL_MS : undefined);
 
-  async function run(fn: "deploy-protocol" | "send-command", body: Record<string, unknown>) {
-    setError(null);
-    try {
-      const r = await api.call<Deployment | QueuedJob>(fn, { body: { machineId: id, ...body } });
-      setJobId(r.job.id);
-    } catch (e) {
-      setError(e);
-    }
-  }
+  const run = (fn: "deploy-protocol" | "send-command", body: Record<string, unknown>) =>
+    runJob(() => api.call<Deployment | QueuedJob>(fn, { body: { machineId: id, ...body } }), (r) => setJobId(r.job.id));
   return (
     <>
       <h2>Operate</h2>

@@ -29,27 +29,9 @@ export default function Machines({ api }: { api: Api }) {
         <a className="button" href="#/machines/new">New machine</a>
       </div>
       <div className="filters" role="group" aria-label="Filters">
-        <label>
-          Status
-          <select value={status} onChange={(e) => setStatus(e.target.value)}>
-            <option value="">Any</option>
-            {STATUSES.map((s) => <option key={s}>{s}</option>)}
-          </select>
-        </label>
-        <label>
-          Project
-          <select value={projectId} onChange={(e) => setProjectId(e.target.value)}>
-            <option value="">Any</option>
-            {projects.data?.projects.map((p) => <option key={p.id} value={p.id}>{p.name}</option>)}
-          </select>
-        </label>
-        <label>
-          Team
-          <select value={teamId} onChange={(e) => setTeamId(e.target.value)}>
-            <option value="">Any</option>
-            {teams.data?.teams.map((t) => <option key={t.id} value={t.id}>{t.name}</option>)}
-          </select>
-        </label>
+        <Filter label="Status" value={status} set={setStatus} options={STATUSES.map((s) => ({ id: s, name: s }))} />
+        <Filter label="Project" value={projectId} set={setProjectId} options={projects.data?.projects} />
+        <Filter label="Team" value={teamId} set={setTeamId} options={teams.data?.teams} />
       </div>
       <ListState r={machines} what="machines" items={shown} empty={<>No machines yet. <a href="#/machines/new">Create one</a>.</>}>
         {(p) => (
@@ -72,5 +54,17 @@ export default function Machines({ api }: { api: Api }) {
         )}
       </ListState>
     </section>
+  );
+}
+
+function Filter({ label, value, set, options = [] }: { label: string; value: string; set: (v: string) => void; options?: { id: string; name: string }[] }) {
+  return (
+    <label>
+      {label}
+      <select value={value} onChange={(e) => set(e.target.value)}>
+        <option value="">Any</option>
+        {options.map((o) => <option key={o.id} value={o.id}>{o.name}</option>)}
+      </select>
+    </label>
   );
 }

@@ -2,7 +2,7 @@ import { useState } from "react";
 import type { Api } from "../api/client";
 import type { CreateMachineRequest, Machine, Pricing, ProjectList, SshKeyList, TeamList } from "../api/types";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { money } from "../ui/format";
 
 export default function NewMachine({ api, go }: { api: Api; go: (hash: string) => void }) {
@@ -12,24 +12,18 @@ export default function NewMachine({ api, go }: { api: Api; go: (hash: string) =
   const keys = useResource(() => api.call<SshKeyList>("ssh-keys", { method: "GET" }), [api]);
   const [form, setForm] = useState({ name: "", tier: "dev.small", provider: "", region: "", image: "", projectId: "", teamId: "" });
   const [sshKeyIds, setKeys] = useState<string[]>([]);
-  const [error, setError] = useState<unknown>(null);
+  const [error, run] = useAction();
   const [busy, setBusy] = useState(false);
   const set = (k: keyof typeof form) => (e: { target: { value: string } }) => setForm({ ...form, [k]: e.target.value });
 
   async function submit(e: React.FormEvent) {
     e.preventDefault();
     setBusy(true);
-    setError(null);
     const body: Record<string, unknown> = { name: form.name, tier: form.tier };
     for (const k of ["provider", "region", "image", "projectId", "teamId"] as const) if (form[k].trim()) body[k] = form[k].trim();
     if (sshKeyIds.length) body.sshKeyIds = sshKeyIds;
-    try {
-      const m = await api.call<Machine>("create-machine", { body: body as CreateMachineRequest });
-      go(`#/machines/${m.id}`);
-    } catch (err) {
-      setError(err);
-      setBusy(false);
-    }
+    await run(() => api.call<Machine>("create-machine", { body: body as CreateMachineRequest }), (m) => go(`#/machines/${m.id}`));
+    setBusy(false);
   }
   return (
     <section aria-labelledby="new-h">

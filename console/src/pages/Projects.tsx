@@ -3,7 +3,7 @@ import { ApiError, type Api } from "../api/client";
 import type { ProjectList, TeamList } from "../api/types";
 import { DeleteButton } from "../ui/Delete";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { when } from "../ui/format";
 
@@ -11,29 +11,18 @@ export default function Projects({ api }: { api: Api }) {
   const list = useResource(() => api.call<ProjectList>("projects", { method: "GET" }), [api]);
   const teams = useResource(() => api.call<TeamList>("teams", { method: "GET" }), [api]);
   const [form, setForm] = useState({ name: "", description: "", teamId: "" });
-  const [error, setError] = useState<unknown>(null);
-  const [listError, setListError] = useState<unknown>(null);
+  const [error, run] = useAction();
+  const [listError, runOnList] = useAction();
 
-  async function create(e: React.FormEvent) {
+  function create(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
-    try {
-      await api.call("projects", { body: { name: form.name, ...(form.description && { description: form.description }), ...(form.teamId && { teamId: form.teamId }) } });
+    void run(() => api.call("projects", { body: { name: form.name, ...(form.description && { description: form.description }), ...(form.teamId && { teamId: form.teamId }) } }), () => {
       setForm({ name: "", description: "", teamId: "" });
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
-  async function remove(id: string, cascade = false) {
-    setListError(null);
-    try {
-      await api.call(`projects/${id}`, { method: "DELETE", query: cascade ? { cascade: true } : undefined });
-      list.reload();
-    } catch (err) {
-      setListError(err);
-    }
-  }
+  const remove = (id: string, cascade = false) =>
+    runOnList(() => api.call(`projects/${id}`, { method: "DELETE", query: cascade ? { cascade: true } : undefined }), list.reload);
   const notEmpty = listError instanceof ApiError && listError.code === "project_not_empty";
   return (
     <section aria-labelledby="projects-h">

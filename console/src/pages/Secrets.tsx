@@ -4,7 +4,7 @@ import type { Api } from "../api/client";
 import type { MachinePage, ProjectList, SecretList, TeamList } from "../api/types";
 import { DeleteButton } from "../ui/Delete";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { when } from "../ui/format";
 
@@ -20,7 +20,7 @@ export default function Secrets({ api }: { api: Api }) {
   const [value, setValue] = useState("");
   const [scope, setScope] = useState<Scope>("account");
   const [target, setTarget] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const [error, run] = useAction();
   const [saved, setSaved] = useState<string | null>(null);
 
   const targets: { id: string; name: string }[] =
@@ -28,29 +28,17 @@ export default function Secrets({ api }: { api: Api }) {
   const nameOf = (id: string | null | undefined) =>
     id ? ([...(teams.data?.teams ?? []), ...(projects.data?.projects ?? []), ...(machines.data?.machines ?? [])].find((x) => x.id === id)?.name ?? id) : "";
 
-  async function save(e: React.FormEvent) {
+  function save(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
     setSaved(null);
-    try {
-      await api.call("secrets", { method: "PUT", body: { name, value, ...(scope !== "account" && { [TARGET[scope]]: target }) } });
+    void run(() => api.call("secrets", { method: "PUT", body: { name, value, ...(scope !== "account" && { [TARGET[scope]]: target }) } }), () => {
       setSaved(name);
       setValue(""); // never kept, never shown again
       setName("");
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
-  async function remove(id: string) {
-    setError(null);
-    try {
-      await api.call(`secrets/${id}`, { method: "DELETE" });
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  }
+  const remove = (id: string) => run(() => api.call(`secrets/${id}`, { method: "DELETE" }), list.reload);
   return (
     <section aria-labelledby="secrets-h">
       <h1 id="secrets-h">Secrets</h1>

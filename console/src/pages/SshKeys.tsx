@@ -3,37 +3,26 @@ import type { Api } from "../api/client";
 import type { SshKey, SshKeyList } from "../api/types";
 import { DeleteButton } from "../ui/Delete";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { when } from "../ui/format";
 
 export default function SshKeys({ api }: { api: Api }) {
   const list = useResource(() => api.call<SshKeyList>("ssh-keys", { method: "GET" }), [api]);
   const [form, setForm] = useState({ name: "", publicKey: "" });
-  const [error, setError] = useState<unknown>(null);
+  const [error, run] = useAction();
   const [added, setAdded] = useState<SshKey | null>(null);
 
-  async function add(e: React.FormEvent) {
+  function add(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
     setAdded(null);
-    try {
-      setAdded(await api.call<SshKey>("ssh-keys", { body: { name: form.name, publicKey: form.publicKey.trim() } }));
+    void run(() => api.call<SshKey>("ssh-keys", { body: { name: form.name, publicKey: form.publicKey.trim() } }), (k) => {
+      setAdded(k);
       setForm({ name: "", publicKey: "" });
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
-  async function remove(id: string) {
-    setError(null);
-    try {
-      await api.call(`ssh-keys/${id}`, { method: "DELETE" });
-      list.reload();
-    } catch (err) {
-      setError(err);
-    }
-  }
+  const remove = (id: string) => run(() => api.call(`ssh-keys/${id}`, { method: "DELETE" }), list.reload);
   return (
     <section aria-labelledby="keys-h">
       <h1 id="keys-h">SSH keys</h1>

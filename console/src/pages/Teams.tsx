@@ -1,41 +1,31 @@
 import { useState } from "react";
 import type { Api } from "../api/client";
-import type { Invitation, MemberList, TeamList } from "../api/types";
+import type { InvitationList, MemberList, ReceivedInvitation, TeamList } from "../api/types";
 import { DeleteButton } from "../ui/Delete";
 import { ErrorNote, Field } from "../ui/Form";
-import { useResource } from "../ui/hooks";
+import { useAction, useResource } from "../ui/hooks";
 import { ListState } from "../ui/List";
 import { when } from "../ui/format";
 
 export default function Teams({ api, selected, go }: { api: Api; selected?: string; go: (h: string) => void }) {
   const list = useResource(() => api.call<TeamList>("teams", { method: "GET" }), [api]);
-  const invitations = useResource(() => api.call<{ invitations: Invitation[] }>("teams/invitations", { method: "GET" }), [api]);
+  const invitations = useResource(() => api.call<InvitationList>("teams/invitations", { method: "GET" }), [api]);
   const [name, setName] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [inviteError, setInviteError] = useState<unknown>(null);
+  const [error, run] = useAction();
+  const [inviteError, runInvitation] = useAction();
 
-  async function create(e: React.FormEvent) {
+  function create(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
-    try {
-      await api.call("teams", { body: { name } });
+    void run(() => api.call("teams", { body: { name } }), () => {
       setName("");
       list.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
-  async function answer(inv: Invitation, accept: boolean) {
-    setInviteError(null);
-    try {
-      if (accept) await api.call(`teams/${inv.teamId}/join`, { body: {} });
-      else await api.call(`teams/invitations/${inv.id}`, { method: "DELETE" });
-      invitations.reload();
-      list.reload();
-    } catch (err) {
-      setInviteError(err);
-    }
-  }
+  const answer = (inv: ReceivedInvitation, accept: boolean) =>
+    runInvitation(
+      () => (accept ? api.call(`teams/${inv.teamId}/join`, { body: {} }) : api.call(`teams/invitations/${inv.id}`, { method: "DELETE" })),
+      () => (invitations.reload(), list.reload()),
+    );
   const team = list.data?.teams.find((t) => t.id === selected);
   return (
     <section aria-labelledby="teams-h">
@@ -47,9 +37,9 @@ export default function Teams({ api, selected, go }: { api: Api; selected?: stri
           <ul aria-label="Invitations" className="plain">
             {d.invitations.map((inv) => (
               <li key={inv.id}>
-                <strong>{inv.teamName ?? inv.teamId}</strong>{inv.inviterName && <> from {inv.inviterName}</>} <small>expires {when(inv.expiresAt)}</small>{" "}
-                <button type="button" onClick={() => answer(inv, true)} aria-label={`Accept invitation to ${inv.teamName ?? inv.teamId}`}>Accept</button>{" "}
-                <button type="button" onClick={() => answer(inv, false)} aria-label={`Decline invitation to ${inv.teamName ?? inv.teamId}`}>Decline</button>
+                <strong>{inv.teamName}</strong>{inv.inviterName && <> from {inv.inviterName}</>} <small>expires {when(inv.expiresAt)}</small>{" "}
+                <button type="button" onClick={() => answer(inv, true)} aria-label={`Accept invitation to ${inv.teamName}`}>Accept</button>{" "}
+                <button type="button" onClick={() => answer(inv, false)} aria-label={`Decline invitation to ${inv.teamName}`}>Decline</button>
               </li>
             ))}
           </ul>
@@ -73,7 +63,7 @@ export default function Teams({ api, selected, go }: { api: Api; selected?: stri
           </table>
         )}
       </ListState>
-      {team && <TeamMembers api={api} id={team.id} name={team.name} owner={team.role === "owner"} error={inviteError} onLeft={() => (list.reload(), go("#/teams"))} />}
+      {team && <TeamMembers api={api} id={team.id} name={team.name} owner={team.role === "owner"} onLeft={() => (list.reload(), go("#/teams"))} />}
       <h2>New team</h2>
       <form onSubmit={create} className="card" noValidate>
         <Field label="Team name" name="name" error={error}>{(p) => <input {...p} value={name} onChange={(e) => setName(e.target.value)} />}</Field>
@@ -84,34 +74,23 @@ export default function Teams({ api, selected, go }: { api: Api; selected?: stri
   );
 }
 
-function TeamMembers({ api, id, name, owner, onLeft }: { api: Api; id: string; name: string; owner: boolean; error: unknown; onLeft: () => void }) {
+function TeamMembers({ api, id, name, owner, onLeft }: { api: Api; id: string; name: string; owner: boolean; onLeft: () => void }) {
   const members = useResource(() => api.call<MemberList>(`teams/${id}/members`, { method: "GET" }), [api, id]);
   const [identifier, setIdentifier] = useState("");
-  const [error, setError] = useState<unknown>(null);
+  const [error, run] = useAction();
   const [sent, setSent] = useState<string | null>(null);
-  async function invite(e: React.FormEvent) {
+  function invite(e: React.FormEvent) {
     e.preventDefault();
-    setError(null);
     setSent(null);
-    try {
-      await api.call(`teams/${id}/members`, { body: { identifier: identifier.trim() } });
-      setSent(identifier.trim());
+    const who = identifier.trim();
+    void run(() => api.call(`teams/${id}/members`, { body: { identifier: who } }), () => {
+      setSent(who);
       setIdentifier("");
       members.reload();
-    } catch (err) {
-      setError(err);
-    }
+    });
   }
-  async function remove(accountId: string, self: boolean) {
-    setError(null);
-    try {
-      await api.call(`teams/${id}/members/${accountId}`, { method: "DELETE" });
-      if (self) onLeft();
-      else members.reload();
-    } catch (err) {
-      setError(err);
-    }
-  }
+  const remove = (accountId: string, self: boolean) =>
+    run(() => api.call(`teams/${id}/members/${accountId}`, { method: "DELETE" }), () => (self ? onLeft() : members.reload()));
   return (
     <section aria-labelledby="members-h" className="card">
       <h2 id="members-h">Members of {name}</h2>

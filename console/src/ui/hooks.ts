@@ -32,3 +32,19 @@ export function useResource<T>(load: () => Promise<T>, deps: unknown[], pollMs?:
   }, [reload, pollMs]);
   return { data, error, loading, reload };
 }
+
+/** An action of a form or a button: [its error, run(call, then?)]. run clears the error,
+ * awaits the call, then runs `then` with its result; a failure becomes the error. */
+export function useAction(): [unknown, <T>(call: () => Promise<T>, then?: (r: T) => void) => Promise<void>, (e: unknown) => void] {
+  const [error, setError] = useState<unknown>(null);
+  const run = useCallback(async <T,>(call: () => Promise<T>, then?: (r: T) => void) => {
+    setError(null);
+    try {
+      const r = await call();
+      then?.(r);
+    } catch (e) {
+      setError(e);
+    }
+  }, []);
+  return [error, run, setError];
+}

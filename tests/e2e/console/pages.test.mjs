@@ -38,6 +38,16 @@ for (const [label, viewport] of [['desktop', undefined], ['phone', PHONE]]) {
 
     await page.getByText('No machines yet.').waitFor();
     await checkPage(page, `machines${suffix}`, problems);
+    // The keyboard alone: a link by Enter, a form by typing and Enter.
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Projects' }).focus();
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { level: 1, name: 'Projects' }).waitFor();
+    await page.getByLabel('Project name').focus();
+    await page.keyboard.type(`keys ${label}`);
+    await page.keyboard.press('Enter');
+    await page.getByRole('table', { name: 'Projects' }).getByText(`keys ${label}`).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Machines' }).focus();
+    await page.keyboard.press('Enter');
     await page.getByRole('link', { name: 'New machine' }).click();
     await page.getByRole('heading', { level: 1, name: 'New machine' }).waitFor();
     await page.getByText('No SSH keys yet.').waitFor();
@@ -49,7 +59,7 @@ for (const [label, viewport] of [['desktop', undefined], ['phone', PHONE]]) {
     await checkPage(page, `machine${suffix}`, problems);
 
     for (const [link, heading, ready] of [
-      ['Projects', 'Projects', 'No projects yet.'],
+      ['Projects', 'Projects', `keys ${label}`],
       ['Teams', 'Teams', 'No teams yet.'],
       ['SSH keys', 'SSH keys', 'No SSH keys yet.'],
       ['Secrets', 'Secrets', 'No secrets yet.'],
@@ -65,7 +75,7 @@ for (const [label, viewport] of [['desktop', undefined], ['phone', PHONE]]) {
   });
 }
 
-test('billing and account show the account\'s balance; sign-out revokes the session', { timeout: 60000 }, async () => {
+test('billing and account show the account\'s balance; the session refreshes before expiry; sign-out revokes it', { timeout: 60000 }, async () => {
   const { page, problems } = await openConsole(browser);
   await signIn(page, { email: `acct-${Date.now()}@hangar.test` });
   await nav(page, 'Billing');
@@ -76,7 +86,20 @@ test('billing and account show the account\'s balance; sign-out revokes the sess
   await page.getByLabel('Display name').fill('Console User');
   await page.getByRole('button', { name: 'Save' }).click();
   await page.getByRole('status').filter({ hasText: 'Saved.' }).waitFor();
+  // A session about to expire is refreshed before it is used: a new token pair, the old
+  // refresh token spent.
+  const old = await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem('hangar.session'));
+    localStorage.setItem('hangar.session', JSON.stringify({ ...s, expiresAt: Math.floor(Date.now() / 1000) + 30 }));
+    return s;
+  });
+  await page.reload();
+  await page.getByTestId('account-id').waitFor();
   const stored = await page.evaluate(() => JSON.parse(localStorage.getItem('hangar.session')));
+  assert.notEqual(stored.refreshToken, old.refreshToken, 'refreshed before expiry');
+  assert.ok(stored.expiresAt > old.expiresAt);
+  const spent = await fetch(`${env.FUNCTIONS_URL}/functions/v1/refresh-session`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ refreshToken: old.refreshToken }) });
+  assert.equal(spent.status, 401, 'the old refresh token is spent');
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.getByRole('button', { name: 'Sign in' }).waitFor();
   // The refresh token is revoked (logout), not only forgotten.
