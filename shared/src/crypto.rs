@@ -9,6 +9,7 @@
 //! key itself, so no second variable can disagree with it). `SECRETS_KEY_PREVIOUS` still
 //! opens what the old key sealed; new values, and the scheduler's re-encrypt pass, seal
 //! under `SECRETS_KEY`.
+use crate::domain::SecretScope;
 use crate::error::ApiError;
 use base64::{engine::general_purpose::STANDARD, Engine};
 use sha2::{Digest, Sha256};
@@ -107,12 +108,13 @@ pub async fn open(ring: &KeyRing, id: Uuid, sealed: &Sealed) -> Result<String, A
 }
 
 /// The row id of a secret: derived from its scope, the id of what it belongs to (the
-/// account, project or machine) and its name, as `private.secret_id` derives it in SQL
-/// (which refuses any other). So the Worker knows the id, its associated data, before the
-/// upsert, a re-put keeps the id, and an id cannot be chosen by a caller of /rpc.
-/// A UUID of version 8 from the first 16 bytes of SHA-256.
-pub fn secret_id(scope: &str, target: Uuid, name: &str) -> Uuid {
-    let digest = Sha256::digest(format!("hangar-secret-id:{scope}:{target}:{name}").as_bytes());
+/// account, team, project or machine) and its name, as `private.secret_id` derives it in
+/// SQL (which refuses any other). So the Worker knows the id, its associated data, before
+/// the upsert, a re-put keeps the id, and an id cannot be chosen by a caller of /rpc.
+/// A UUID of version 8 from the first 16 bytes of SHA-256 of
+/// `hangar-secret-id:<scope>:<target>:<name>`.
+pub fn secret_id(scope: &SecretScope, name: &str) -> Uuid {
+    let digest = Sha256::digest(format!("hangar-secret-id:{}:{}:{name}", scope.name(), scope.target()).as_bytes());
     let bytes: [u8; 16] = digest[..16].try_into().expect("16 bytes");
     uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
@@ -276,20 +278,24 @@ mod tests {
     #[test]
     fn secret_ids_are_stable_v8_uuids_per_scope_target_and_name() {
         let t = Uuid::parse_str("6e603a27-0dc1-484d-a15e-5a13e402ded0").unwrap();
-        let a = secret_id("account", t, "DB_URL");
-        assert_eq!(a, secret_id("account", t, "DB_URL"));
+        let a = secret_id(&SecretScope::Account(t), "DB_URL");
+        assert_eq!(a, secret_id(&SecretScope::Account(t), "DB_URL"));
         assert_eq!(a.get_version_num(), 8);
         assert_eq!(a.get_variant(), uuid::Variant::RFC4122);
-        assert_ne!(a, secret_id("project", t, "DB_URL"));
-        assert_ne!(a, secret_id("account", t, "DB_URL2"));
-        assert_ne!(a, secret_id("account", Uuid::new_v4(), "DB_URL"));
+        // Each scope has ids of its own, even for one target id and name.
+        let scoped = [SecretScope::Team(t), SecretScope::Project(t), SecretScope::Machine(t)].map(|s| secret_id(&s, "DB_URL"));
+        assert_eq!(std::collections::HashSet::from([a, scoped[0], scoped[1], scoped[2]]).len(), 4);
+        assert_ne!(a, secret_id(&SecretScope::Account(t), "DB_URL2"));
+        assert_ne!(a, secret_id(&SecretScope::Account(Uuid::new_v4()), "DB_URL"));
         // The SQL side (private.secret_id) derives the same: this is its expected output,
         // checked there by tests/e2e/secrets.
-        let digest = Sha256::digest(b"hangar-secret-id:account:6e603a27-0dc1-484d-a15e-5a13e402ded0:DB_URL");
-        let mut b: [u8; 16] = digest[..16].try_into().unwrap();
-        b[6] = (b[6] & 0x0f) | 0x80;
-        b[8] = (b[8] & 0x3f) | 0x80;
-        assert_eq!(a.as_bytes(), &b);
+        for (scope, id) in [("account", a), ("team", scoped[0])] {
+            let digest = Sha256::digest(format!("hangar-secret-id:{scope}:6e603a27-0dc1-484d-a15e-5a13e402ded0:DB_URL").as_bytes());
+            let mut b: [u8; 16] = digest[..16].try_into().unwrap();
+            b[6] = (b[6] & 0x0f) | 0x80;
+            b[8] = (b[8] & 0x3f) | 0x80;
+            assert_eq!(id.as_bytes(), &b, "{scope}");
+        }
         // What `select private.secret_id('account', '6e60…ded0', 'DB_URL')` answers.
         assert_eq!(a.to_string(), "b05d4b23-9cb4-86eb-ba71-92fe57b504d2");
     }

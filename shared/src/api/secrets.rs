@@ -1,14 +1,17 @@
-//! The `secrets` function of API.md §7: GET (names only), PUT `{name, value, projectId? |
-//! machineId?}` (upsert by name within its scope; POST is the same), DELETE `secrets/{id}`. One SQL function
-//! per request. A value is sealed here, under `SECRETS_KEY` with the row id as associated
-//! data (crypto.rs), before its one database call, and is never shown again: not in a
-//! response, a log line, an event or an error message. The row id is derived from the
-//! scope, its target and the name (`crypto::secret_id`, checked again in SQL), so the
-//! Worker knows it before the upsert and a re-put keeps it.
+//! The `secrets` function of API.md §7: GET (names only), PUT `{name, value, teamId? |
+//! projectId? | machineId?}` (upsert by name within its scope; POST is the same), DELETE
+//! `secrets/{id}`. One SQL function per request. A value is sealed here, under
+//! `SECRETS_KEY` with the row id as associated data (crypto.rs), before its one database
+//! call, and is never shown again: not in a response, a log line, an event or an error
+//! message. The row id is derived from the scope, its target and the name
+//! (`crypto::secret_id`, checked again in SQL), so the Worker knows it before the upsert
+//! and a re-put keeps it. Only this Worker stores a ciphertext: the PUT's SQL function is
+//! the service role's, called with the verified caller's account id, and decides there
+//! whether that account may write the scope; reads and deletes run with the caller's token.
 use crate::auth::Caller;
 use crate::crypto;
 use crate::db::{self, Db, Who};
-use crate::domain::{parse_id, Id, SecretName, SecretValue};
+use crate::domain::{parse_id, Id, SecretName, SecretScope, SecretValue};
 use crate::error::ApiError;
 use crate::http::{Call, Reply};
 use serde::Deserialize;
@@ -20,6 +23,8 @@ use worker::Method;
 struct PutSecret {
     name: SecretName,
     value: SecretValue,
+    #[serde(default)]
+    team_id: Option<Id>,
     #[serde(default)]
     project_id: Option<Id>,
     #[serde(default)]
@@ -49,13 +54,15 @@ fn db(call: &Call) -> Db<'_> {
     Db::new(&call.config)
 }
 
-/// The optional filters of GET: `scope` (account, project or machine), `projectId`,
-/// `machineId`.
+/// The optional filters of GET: `scope` (account, team, project or machine), `teamId`,
+/// `projectId`, `machineId`.
 fn filters(call: &Call) -> Result<db::ListSecrets, ApiError> {
     let scope = match call.query("scope").as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s @ ("account" | "project" | "machine")) => Some(s.to_string()),
-        Some(_) => return Err(ApiError::validation("scope", "`scope` must be account, project or machine")),
+        Some(raw) => match SecretScope::parse_name(raw) {
+            Some(name) => Some(name.to_string()),
+            None => return Err(ApiError::validation("scope", "`scope` must be account, team, project or machine")),
+        },
     };
     let id = |name: &str| -> Result<Option<Uuid>, ApiError> {
         match call.query(name) {
@@ -63,7 +70,7 @@ fn filters(call: &Call) -> Result<db::ListSecrets, ApiError> {
             Some(raw) => parse_id(name, Some(&raw)).map(Some),
         }
     };
-    Ok(db::ListSecrets { scope, project_id: id("projectId")?, machine_id: id("machineId")? })
+    Ok(db::ListSecrets { scope, team_id: id("teamId")?, project_id: id("projectId")?, machine_id: id("machineId")? })
 }
 
 async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
@@ -72,32 +79,25 @@ async fn list(call: Call, caller: Caller) -> Result<Reply, ApiError> {
     Ok(Reply::ok(page))
 }
 
-/// The scope of a PUT and what it belongs to (the caller's account, a project, a machine).
-fn scope_of(body: &PutSecret, caller: &Caller) -> Result<(&'static str, Uuid), ApiError> {
-    match (body.project_id, body.machine_id) {
-        (Some(_), Some(_)) => Err(ApiError::validation("machineId", "Give `projectId` or `machineId`, not both")),
-        (None, Some(m)) => Ok(("machine", m.uuid())),
-        (Some(p), None) => Ok(("project", p.uuid())),
-        (None, None) => Ok(("account", caller.claims.sub)),
-    }
-}
-
 async fn put(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: PutSecret = call.json().await?;
-    let (scope, target) = scope_of(&body, &caller)?;
-    let id = crypto::secret_id(scope, target, body.name.as_ref());
+    let scope = SecretScope::of(caller.claims.sub, body.team_id.map(Id::uuid), body.project_id.map(Id::uuid), body.machine_id.map(Id::uuid))?;
+    let id = crypto::secret_id(&scope, body.name.as_ref());
     let ring = call.config.secrets_keys()?;
     let sealed = crypto::seal(&ring, id, body.value.expose()).await?;
+    let (team_id, project_id, machine_id) = scope.columns();
     let args = db::PutSecret {
+        account_id: caller.claims.sub,
         id,
         name: body.name.as_ref().to_string(),
-        project_id: body.project_id.map(Id::uuid),
-        machine_id: body.machine_id.map(Id::uuid),
+        team_id,
+        project_id,
+        machine_id,
         ciphertext: sealed.ciphertext,
         nonce: sealed.nonce,
         key_id: sealed.key_id,
     };
-    let put = db(&call).rpc(&args, Who::User(&caller.token)).await?;
+    let put = db(&call).rpc(&args, Who::Service).await?;
     Ok(if put.created {
         Reply::created(put.secret).message("Secret created")
     } else {
@@ -125,6 +125,7 @@ mod tests {
         assert_eq!(field(err(r#"{"name":"lower","value":"v"}"#)), "name");
         assert_eq!(field(err(r#"{"name":"A","value":"v","projectId":"x"}"#)), "projectId");
         assert_eq!(field(err(r#"{"name":"A","value":"v","machineId":7}"#)), "machineId");
+        assert_eq!(field(err(r#"{"name":"A","value":"v","teamId":"x"}"#)), "teamId");
         assert_eq!(field(err(r#"{"name":"A","value":"v","scope":"account"}"#)), "scope");
         // The value is named, never quoted.
         let e = err(r#"{"name":"A","value":8675309}"#);
@@ -136,6 +137,8 @@ mod tests {
         assert_eq!(field(e), "value");
         let ok = parse_json::<PutSecret>(br#"{"name":"DB_URL","value":"postgres://x","machineId":"6e603a27-0dc1-484d-a15e-5a13e402ded0"}"#).ok().unwrap();
         assert_eq!((ok.name.as_ref(), ok.value.expose()), ("DB_URL", "postgres://x"));
-        assert!(ok.project_id.is_none() && ok.machine_id.is_some());
+        assert!(ok.team_id.is_none() && ok.project_id.is_none() && ok.machine_id.is_some());
+        let team = parse_json::<PutSecret>(br#"{"name":"A","value":"v","teamId":"6e603a27-0dc1-484d-a15e-5a13e402ded0"}"#).ok().unwrap();
+        assert!(team.team_id.is_some());
     }
 }

@@ -8,8 +8,14 @@ use serde_json::Value;
 use uuid::Uuid;
 
 rpc! {
-    /// `secrets` GET: `{secrets: Secret[]}` by scope and name, optionally filtered.
-    ListSecrets => "hangar_list_secrets" -> super::Raw { scope: Option<String>, project_id: Option<Uuid>, machine_id: Option<Uuid> }
+    /// `secrets` GET (the caller's token: RLS decides what they read): `{secrets: Secret[]}`
+    /// by scope and name, optionally filtered.
+    ListSecrets => "hangar_list_secrets" -> super::Raw {
+        scope: Option<String>,
+        team_id: Option<Uuid>,
+        project_id: Option<Uuid>,
+        machine_id: Option<Uuid>,
+    }
 }
 
 /// What a PUT came to: the Secret, and whether it is new (201) or replaced (200).
@@ -20,11 +26,15 @@ pub(crate) struct SecretPut {
 }
 
 rpc! {
-    /// `secrets` PUT: the upsert of a sealed value; `id` must be `private.secret_id` of its
-    /// scope, target and name (the associated data the value was sealed with).
+    /// `secrets` PUT (the service role: only the Worker stores a ciphertext), for the
+    /// verified caller `account_id`, whose rights on the target the SQL function checks;
+    /// `id` must be `private.secret_id` of its scope, target and name (the associated data
+    /// the value was sealed with).
     PutSecret => "hangar_put_secret" -> SecretPut {
+        account_id: Uuid,
         id: Uuid,
         name: String,
+        team_id: Option<Uuid>,
         project_id: Option<Uuid>,
         machine_id: Option<Uuid>,
         ciphertext: String,
@@ -34,7 +44,7 @@ rpc! {
 }
 
 rpc! {
-    /// `secrets/{id}` DELETE: the Secret as it was.
+    /// `secrets/{id}` DELETE (the caller's token): the Secret as it was.
     DeleteSecret => "hangar_delete_secret" -> super::Raw { secret_id: Uuid }
 }
 
@@ -55,12 +65,20 @@ rpc! {
 
 rpc! {
     /// The scheduler's re-encrypt pass (service role): up to `limit` secrets sealed under
-    /// another key than `key_id`.
-    StaleSecrets => "hangar_stale_secrets" -> Vec<SealedSecret> { key_id: String, limit: i64 }
+    /// another key than `key_id`, by id, but none set aside as unopenable under `ring`.
+    StaleSecrets => "hangar_stale_secrets" -> Vec<SealedSecret> { key_id: String, ring: String, limit: i64 }
 }
 
 rpc! {
-    /// The pass's writes: `[{id, old: Sealed, new: Sealed}]`, each applied only if the row
-    /// still holds `old` (a PUT meanwhile wins); `{reencrypted: n}`.
-    ReencryptSecrets => "hangar_reencrypt_secrets" -> Value { rows: Value }
+    /// The pass's writes: `rows` `[{id, old: Sealed, new: Sealed}]` resealed, `unopenable`
+    /// `[{id, old: Sealed}]` set aside under `ring`, each only if the row still holds `old`
+    /// (a PUT meanwhile wins).
+    ReencryptSecrets => "hangar_reencrypt_secrets" -> Reencrypted { rows: Value, unopenable: Value, ring: String }
+}
+
+/// What the pass's writes came to.
+#[derive(Deserialize)]
+pub(crate) struct Reencrypted {
+    pub reencrypted: usize,
+    pub unopenable: usize,
 }

@@ -33,6 +33,8 @@ pub struct TickReport {
     pub pruned: i64,
     /// Secrets resealed under `SECRETS_KEY` during a key rotation (runner/rotation.rs).
     pub reencrypted: usize,
+    /// Secrets that rotation could not open, set aside by this tick (`health` counts all).
+    pub unopenable: usize,
 }
 
 pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiError> {
@@ -50,7 +52,7 @@ pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiEr
         sends.extend(db.rpc(&db::ClaimDueJobs { limit: BATCH, lease_seconds: LEASE_SECS }, Who::Service).await?);
     }
     let outcomes = futures_util::future::join_all(sends.into_iter().map(|d| deliver(config.clone(), d, request_id.to_string()))).await;
-    let reencrypted = crate::runner::rotation::reencrypt(config, request_id).await;
+    let rotation = crate::runner::rotation::reencrypt(config, request_id).await;
     let metered: Metered = metered?;
     Ok(TickReport {
         claimed: outcomes.len(),
@@ -61,6 +63,7 @@ pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiEr
         skipped: metered.skipped.len(),
         stopped: metered.stopped.len(),
         pruned: pruned?.get("pruned").and_then(Value::as_i64).unwrap_or(0),
-        reencrypted,
+        reencrypted: rotation.reencrypted,
+        unopenable: rotation.unopenable,
     })
 }

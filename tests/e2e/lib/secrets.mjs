@@ -7,7 +7,7 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { existsSync, readdirSync, readFileSync, watch } from 'node:fs';
 import { join } from 'node:path';
 import { env } from './env.mjs';
-import { fn, ok, show } from './api.mjs';
+import { fn, ok, service, show } from './api.mjs';
 import { sql } from './machines.mjs';
 
 // ---- the function ----------------------------------------------------------------------------
@@ -27,7 +27,8 @@ export async function listSecrets(user, query) {
   return ok(await secretsFn(user, { query })).secrets;
 }
 
-export const SECRET_KEYS = ['id', 'name', 'scope', 'projectId', 'machineId', 'updatedAt'];
+export const SECRET_KEYS = ['id', 'name', 'scope', 'teamId', 'projectId', 'machineId', 'updatedAt'];
+export const SCOPES = ['account', 'team', 'project', 'machine'];
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A Secret: exactly its metadata keys, never a value. */
@@ -35,7 +36,8 @@ export function assertSecret(s) {
   assert.deepEqual(Object.keys(s).sort(), [...SECRET_KEYS].sort(), `a Secret has exactly ${SECRET_KEYS.join(', ')}: ${JSON.stringify(s)}`);
   assert.match(s.id, UUID);
   assert.match(s.name, /^[A-Z_][A-Z0-9_]{0,63}$/);
-  assert.ok(['account', 'project', 'machine'].includes(s.scope), s.scope);
+  assert.ok(SCOPES.includes(s.scope), s.scope);
+  assert.equal(s.teamId !== null, s.scope === 'team', JSON.stringify(s));
   assert.equal(s.projectId !== null, s.scope === 'project', JSON.stringify(s));
   assert.equal(s.machineId !== null, s.scope === 'machine', JSON.stringify(s));
   assert.ok(!Number.isNaN(Date.parse(s.updatedAt)), s.updatedAt);
@@ -97,6 +99,17 @@ export function open(keyB64, id, { ciphertext, nonce }) {
   d.setAAD(uuidBytes(id));
   d.setAuthTag(raw.subarray(raw.length - 16));
   return Buffer.concat([d.update(raw.subarray(0, raw.length - 16)), d.final()]).toString('utf8');
+}
+
+/**
+ * The secrets a create or deploy job would carry, as delivery reads them (the service role's
+ * hangar_job_secrets, sealed): { NAME: secret id }, so a test sees which scope won a name.
+ */
+export async function jobSecretIds(jobId) {
+  const res = await service('/rpc/hangar_job_secrets', { method: 'POST', body: { p_job_id: jobId } });
+  assert.equal(res.status, 200, show(res));
+  assert.equal(res.json.ok, true, show(res));
+  return Object.fromEntries(res.json.data.map((s) => [s.name, s.id]));
 }
 
 /** The stored row of a secret (as the superuser). */

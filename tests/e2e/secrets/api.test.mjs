@@ -1,7 +1,7 @@
 // The `secrets` function (API.md §7): PUT (upsert by name within its scope), GET (names
-// only, filters), DELETE secrets/{id}; the scope rules (a project or machine of one's own,
-// else 400 naming the field), validation that never quotes a value, the per-account quota,
-// and what a stranger sees. The stored rows are read as the superuser to check the upsert
+// only, filters), DELETE secrets/{id}; a stranger's project or machine (or two targets) is
+// 400 naming the field, validation never quotes a value, the per-account quota, and what a
+// stranger sees. The team scope and who may write each scope: scopes.test.mjs. The stored rows are read as the superuser to check the upsert
 // re-sealed the value under the same id.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
@@ -65,11 +65,13 @@ test('project and machine scopes: one name per scope target, the same name in ea
   assert.ok(all.some((s) => s.id === a.id) && all.some((s) => s.id === p.id) && all.some((s) => s.id === m.id));
   assert.deepEqual([...new Set(all.map((s) => s.scope))], ['account', 'project', 'machine'], 'account first, then projects, then machines');
   assert.ok((await listSecrets(alice, { scope: 'account' })).every((s) => s.scope === 'account'));
-  fails(await secretsFn(alice, { query: { scope: 'team' } }), 400, 'validation_error', 'scope');
+  assert.deepEqual(await listSecrets(alice, { scope: 'team' }), [], 'no team, no team secrets');
+  fails(await secretsFn(alice, { query: { scope: 'global' } }), 400, 'validation_error', 'scope');
+  fails(await secretsFn(alice, { query: { teamId: 'nope' } }), 400, 'validation_error', 'teamId');
   fails(await secretsFn(alice, { query: { projectId: 'nope' } }), 400, 'validation_error', 'projectId');
 });
 
-test('another user’s project or machine (or none, or both) → 400 naming the field; nothing is written', async () => {
+test('another user’s project, machine or team (or none, or two of them) → 400 naming the field; nothing is written', async () => {
   const theirs = await createProject(bob);
   const theirMachine = await createMachine(bob);
   const count = async () => Number((await sql`select count(*) from secrets where account_id in (${alice.user.id}, ${bob.user.id})`)[0].count);
@@ -77,7 +79,10 @@ test('another user’s project or machine (or none, or both) → 400 naming the 
   fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), projectId: theirs.id } }), 400, 'validation_error', 'projectId');
   fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), machineId: theirMachine.id } }), 400, 'validation_error', 'machineId');
   fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), projectId: crypto.randomUUID() } }), 400, 'validation_error', 'projectId');
+  fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), teamId: crypto.randomUUID() } }), 400, 'validation_error', 'teamId');
   fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), projectId: project.id, machineId: machine.id } }), 400, 'validation_error', 'machineId');
+  fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), teamId: crypto.randomUUID(), projectId: project.id } }), 400, 'validation_error', 'projectId');
+  fails(await secretsFn(alice, { body: { name: 'X', value: newValue(), teamId: crypto.randomUUID(), machineId: machine.id } }), 400, 'validation_error', 'machineId');
   assert.equal(await count(), n);
 });
 
@@ -94,6 +99,7 @@ test('bad bodies → 400 naming the field, and a refused value is never quoted b
     [{ name: 'A', value: `${value}${'x'.repeat(8192)}` }, 'value'],
     [{ name: 'A', value, scope: 'account' }, 'scope'],
     [{ name: 'A', value, projectId: 'not-a-uuid' }, 'projectId'],
+    [{ name: 'A', value, teamId: 17 }, 'teamId'],
   ];
   for (const [body, field] of cases) {
     const res = await secretsFn(alice, { body });
