@@ -730,6 +730,49 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/functions/v1/teams/invitations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List my invitations
+         * @description The caller's pending invitations (to their account id, or to the e-mail or wallet address they sign in with; not expired; to teams they are not in), newest first, in keyset pages.
+         */
+        get: operations["listInvitations"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/functions/v1/teams/invitations/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Decline or withdraw an invitation
+         * @description The invitee declines it, or the team's owner withdraws it; anyone else gets 404.
+         */
+        delete: operations["deleteInvitation"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/functions/v1/teams/{id}": {
         parameters: {
             query?: never;
@@ -810,6 +853,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/functions/v1/teams/{id}/join": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an invitation
+         * @description The caller accepts their pending invitation to the team and becomes a member; 404 when they have none there (expired, declined, withdrawn, or no such team).
+         */
+        post: operations["joinTeam"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/functions/v1/ssh-keys": {
         parameters: {
             query?: never;
@@ -865,18 +931,18 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * List my secrets (names only)
-         * @description The caller's secrets, account scope first, then by project, machine and name. Values are never returned.
+         * List the secrets I read (names only)
+         * @description The secrets whose names the caller reads: their account's, their teams' (every member reads a team secret's name), and those of the projects and machines they reach (their own outside a team, their teams'). Account scope first, then team, project, machine, then by name. Values are never returned.
          */
         get: operations["listSecrets"];
         /**
          * Write a secret
-         * @description Upsert by name within its scope: the account's (neither id), a project's or a machine's (the caller's own; 400 on `projectId` / `machineId` otherwise). The value is sealed in the Worker (AES-256-GCM under `SECRETS_KEY`, the row id as associated data); the database holds only ciphertext. It is never returned, logged or put in an event; machines receive the secrets in scope in their `create` and `deploy` jobs (`/etc/hangar/secrets.env`). An account keeps a limited number of secrets (403 `quota_exceeded`).
+         * @description Upsert by name within its scope: the caller's account (no target), a team (`teamId`: its owner only), a project (`projectId`) or a machine (`machineId`), each written by whoever manages it (its creator, or the owner of its team; in a team only while a member). A target the caller does not reach is 400 naming the field; one they reach but do not manage (a member) is 403 `forbidden`. The value is sealed in the Worker (AES-256-GCM under `SECRETS_KEY`, the row id as associated data); the database holds only ciphertext, which only this function stores (its SQL function refuses a user's token). It is never returned, logged or put in an event; machines receive the secrets in scope in their `create` and `deploy` jobs (`/etc/hangar/secrets.env`): the machine's own, then its project's, then its team's (or, outside a team, its creator's account secrets), the nearest scope winning a name. An account makes a limited number of secrets (403 `quota_exceeded`).
          */
         put: operations["putSecret"];
         /**
          * Write a secret (POST: the same as PUT, for supabase.functions.invoke)
-         * @description Upsert by name within its scope: the account's (neither id), a project's or a machine's (the caller's own; 400 on `projectId` / `machineId` otherwise). The value is sealed in the Worker (AES-256-GCM under `SECRETS_KEY`, the row id as associated data); the database holds only ciphertext. It is never returned, logged or put in an event; machines receive the secrets in scope in their `create` and `deploy` jobs (`/etc/hangar/secrets.env`). An account keeps a limited number of secrets (403 `quota_exceeded`).
+         * @description Upsert by name within its scope: the caller's account (no target), a team (`teamId`: its owner only), a project (`projectId`) or a machine (`machineId`), each written by whoever manages it (its creator, or the owner of its team; in a team only while a member). A target the caller does not reach is 400 naming the field; one they reach but do not manage (a member) is 403 `forbidden`. The value is sealed in the Worker (AES-256-GCM under `SECRETS_KEY`, the row id as associated data); the database holds only ciphertext, which only this function stores (its SQL function refuses a user's token). It is never returned, logged or put in an event; machines receive the secrets in scope in their `create` and `deploy` jobs (`/etc/hangar/secrets.env`): the machine's own, then its project's, then its team's (or, outside a team, its creator's account secrets), the nearest scope winning a name. An account makes a limited number of secrets (403 `quota_exceeded`).
          */
         post: operations["putSecretPost"];
         delete?: never;
@@ -900,75 +966,9 @@ export interface paths {
         post?: never;
         /**
          * Delete a secret
-         * @description The caller's own only; anyone else's is 404.
+         * @description By whoever may write it (see PUT): a secret the caller does not read is 404; one they read but may not change (a member, for a team's or another's project or machine) is 403.
          */
         delete: operations["deleteSecret"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/functions/v1/teams/invitations": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * List my invitations
-         * @description The caller's pending invitations (to their account id, or to the e-mail or wallet address they sign in with; not expired; to teams they are not in), newest first, in keyset pages.
-         */
-        get: operations["listInvitations"];
-        put?: never;
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/functions/v1/teams/invitations/{id}": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
-                id: components["parameters"]["IdPath"];
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        post?: never;
-        /**
-         * Decline or withdraw an invitation
-         * @description The invitee declines it, or the team's owner withdraws it; anyone else gets 404.
-         */
-        delete: operations["deleteInvitation"];
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
-    "/functions/v1/teams/{id}/join": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
-                id: components["parameters"]["IdPath"];
-            };
-            cookie?: never;
-        };
-        get?: never;
-        put?: never;
-        /**
-         * Accept an invitation
-         * @description The caller accepts their pending invitation to the team and becomes a member; 404 when they have none there (expired, declined, withdrawn, or no such team).
-         */
-        post: operations["joinTeam"];
-        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1448,6 +1448,11 @@ export interface components {
                  * @enum {string}
                  */
                 runner: "ok" | "not_configured" | "misconfigured" | "unreachable";
+                /** @description Reported, not counted against health. */
+                secrets: {
+                    /** @description Secrets a key rotation set aside because neither `SECRETS_KEY` nor `SECRETS_KEY_PREVIOUS` opens them (until a PUT replaces them or the keys change); null when the database did not answer. */
+                    unopenable: number | null;
+                };
             };
             version: string;
         };
@@ -1468,6 +1473,8 @@ export interface components {
             pruned: number;
             /** @description Secrets sealed again under the current `SECRETS_KEY` (a key rotation under way). */
             reencrypted: number;
+            /** @description Secrets this tick's re-encrypt pass could not open: set aside (not read again under the same keys), so they never hold up the others; `health` counts them all. */
+            unopenable: number;
         };
         /** @description What a runner report came to. A replay, a report for a finished job, or one for a cancelled create is a 200 no-op (`applied: false`, with the `reason`). */
         CallbackOutcome: {
@@ -1568,6 +1575,7 @@ export interface components {
          *       "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
          *       "name": "DATABASE_URL",
          *       "scope": "project",
+         *       "teamId": null,
          *       "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
          *       "machineId": null,
          *       "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -1578,7 +1586,9 @@ export interface components {
             id: string;
             name: string;
             /** @enum {string} */
-            scope: "account" | "project" | "machine";
+            scope: "account" | "team" | "project" | "machine";
+            /** Format: uuid */
+            teamId: string | null;
             /** Format: uuid */
             projectId: string | null;
             /** Format: uuid */
@@ -1848,7 +1858,7 @@ export interface components {
              */
             publicKey: string;
         };
-        /** @description At most one of `projectId` and `machineId` (neither: the account's). */
+        /** @description At most one of `teamId`, `projectId` and `machineId` (none: the caller's account). */
         PutSecretRequest: {
             /**
              * @description `[A-Z_][A-Z0-9_]*`, at most 64 characters.
@@ -1859,12 +1869,17 @@ export interface components {
             value: string;
             /**
              * Format: uuid
-             * @description A project of the caller's.
+             * @description A team the caller owns: the secret reaches every machine of the team (members read its name; only the owner writes it).
+             */
+            teamId?: string | null;
+            /**
+             * Format: uuid
+             * @description A project the caller manages (its creator, or the owner of its team).
              */
             projectId?: string | null;
             /**
              * Format: uuid
-             * @description A machine of the caller's.
+             * @description A machine the caller manages (its creator, or the owner of its team), not terminated.
              */
             machineId?: string | null;
         };
@@ -2290,7 +2305,9 @@ export interface components {
         /** @description Only the machines of this team. */
         TeamIdQuery: string;
         /** @description Only the secrets of this scope. */
-        SecretScopeQuery: "account" | "project" | "machine";
+        SecretScopeQuery: "account" | "team" | "project" | "machine";
+        /** @description Only this team's secrets (team scope). */
+        SecretTeamQuery: string;
         /** @description Only this project's secrets. */
         SecretProjectQuery: string;
         /** @description Only this machine's secrets. */
@@ -5247,7 +5264,10 @@ export interface operations {
                      *         "status": "healthy",
                      *         "checks": {
                      *           "database": "ok",
-                     *           "runner": "ok"
+                     *           "runner": "ok",
+                     *           "secrets": {
+                     *             "unopenable": 0
+                     *           }
                      *         },
                      *         "version": "0.1.0"
                      *       }
@@ -5413,7 +5433,8 @@ export interface operations {
                      *         "skipped": 0,
                      *         "stopped": 0,
                      *         "pruned": 0,
-                     *         "reencrypted": 0
+                     *         "reencrypted": 0,
+                     *         "unopenable": 0
                      *       }
                      *     }
                      */
@@ -5608,6 +5629,106 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listInvitations: {
+        parameters: {
+            query?: {
+                /** @description Page size. */
+                limit?: components["parameters"]["PageLimitQuery"];
+                /** @description Where the page starts: `nextCursor` of the previous page. */
+                cursor?: components["parameters"]["CursorQuery"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The invitations. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "invitations": [
+                     *           {
+                     *             "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
+                     *             "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
+                     *             "identifier": "ada@example.com",
+                     *             "createdAt": "2026-11-20T10:00:00.000Z",
+                     *             "expiresAt": "2026-11-27T10:00:00.000Z",
+                     *             "teamName": "Ops",
+                     *             "inviterName": "Grace"
+                     *           }
+                     *         ],
+                     *         "nextCursor": null
+                     *       }
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["InvitationList"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteInvitation: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The invitation as it was. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Invitation"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
@@ -5924,6 +6045,49 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    joinTeam: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
+                id: components["parameters"]["IdPath"];
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["EmptyRequest"];
+            };
+        };
+        responses: {
+            /** @description The new member. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Member"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listSshKeys: {
         parameters: {
             query?: never;
@@ -6084,6 +6248,8 @@ export interface operations {
             query?: {
                 /** @description Only the secrets of this scope. */
                 scope?: components["parameters"]["SecretScopeQuery"];
+                /** @description Only this team's secrets (team scope). */
+                teamId?: components["parameters"]["SecretTeamQuery"];
                 /** @description Only this project's secrets. */
                 projectId?: components["parameters"]["SecretProjectQuery"];
                 /** @description Only this machine's secrets. */
@@ -6111,6 +6277,7 @@ export interface operations {
                      *             "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
                      *             "name": "DATABASE_URL",
                      *             "scope": "project",
+                     *             "teamId": null,
                      *             "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                      *             "machineId": null,
                      *             "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -6170,6 +6337,7 @@ export interface operations {
                      *         "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
                      *         "name": "DATABASE_URL",
                      *         "scope": "project",
+                     *         "teamId": null,
                      *         "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                      *         "machineId": null,
                      *         "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -6200,6 +6368,7 @@ export interface operations {
                      *         "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
                      *         "name": "DATABASE_URL",
                      *         "scope": "project",
+                     *         "teamId": null,
                      *         "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                      *         "machineId": null,
                      *         "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -6261,6 +6430,7 @@ export interface operations {
                      *         "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
                      *         "name": "DATABASE_URL",
                      *         "scope": "project",
+                     *         "teamId": null,
                      *         "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                      *         "machineId": null,
                      *         "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -6291,6 +6461,7 @@ export interface operations {
                      *         "id": "6f7e8d9c-0b1a-4c2d-8e3f-4a5b6c7d8e9f",
                      *         "name": "DATABASE_URL",
                      *         "scope": "project",
+                     *         "teamId": null,
                      *         "projectId": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
                      *         "machineId": null,
                      *         "updatedAt": "2026-11-21T12:00:00.000Z"
@@ -6352,149 +6523,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["TooManyRequests"];
-            500: components["responses"]["InternalError"];
-            502: components["responses"]["BadGateway"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    listInvitations: {
-        parameters: {
-            query?: {
-                /** @description Page size. */
-                limit?: components["parameters"]["PageLimitQuery"];
-                /** @description Where the page starts: `nextCursor` of the previous page. */
-                cursor?: components["parameters"]["CursorQuery"];
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description The invitations. */
-            200: {
-                headers: {
-                    "x-request-id": components["headers"]["RequestId"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    /**
-                     * @example {
-                     *       "success": true,
-                     *       "data": {
-                     *         "invitations": [
-                     *           {
-                     *             "id": "7c1e5a3b-2d4f-4e6a-9b8c-0d1e2f3a4b5c",
-                     *             "teamId": "2d3c4b5a-6978-4a1b-8c2d-3e4f5a6b7c8d",
-                     *             "identifier": "ada@example.com",
-                     *             "createdAt": "2026-11-20T10:00:00.000Z",
-                     *             "expiresAt": "2026-11-27T10:00:00.000Z",
-                     *             "teamName": "Ops",
-                     *             "inviterName": "Grace"
-                     *           }
-                     *         ],
-                     *         "nextCursor": null
-                     *       }
-                     *     }
-                     */
-                    "application/json": {
-                        /** @constant */
-                        success: true;
-                        data: components["schemas"]["InvitationList"];
-                        /** @description For people (e.g. "Machine is starting"). */
-                        message?: string;
-                    };
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            429: components["responses"]["TooManyRequests"];
-            500: components["responses"]["InternalError"];
-            502: components["responses"]["BadGateway"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    deleteInvitation: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
-                id: components["parameters"]["IdPath"];
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["EmptyRequest"];
-            };
-        };
-        responses: {
-            /** @description The invitation as it was. */
-            200: {
-                headers: {
-                    "x-request-id": components["headers"]["RequestId"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @constant */
-                        success: true;
-                        data: components["schemas"]["Invitation"];
-                        /** @description For people (e.g. "Machine is starting"). */
-                        message?: string;
-                    };
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
-            404: components["responses"]["NotFound"];
-            413: components["responses"]["PayloadTooLarge"];
-            415: components["responses"]["UnsupportedMediaType"];
-            429: components["responses"]["TooManyRequests"];
-            500: components["responses"]["InternalError"];
-            502: components["responses"]["BadGateway"];
-            503: components["responses"]["ServiceUnavailable"];
-        };
-    };
-    joinTeam: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                /** @description The resource's id (400 `validation_error` on `id` if it is not a UUID). */
-                id: components["parameters"]["IdPath"];
-            };
-            cookie?: never;
-        };
-        requestBody?: {
-            content: {
-                "application/json": components["schemas"]["EmptyRequest"];
-            };
-        };
-        responses: {
-            /** @description The new member. */
-            200: {
-                headers: {
-                    "x-request-id": components["headers"]["RequestId"];
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": {
-                        /** @constant */
-                        success: true;
-                        data: components["schemas"]["Member"];
-                        /** @description For people (e.g. "Machine is starting"). */
-                        message?: string;
-                    };
-                };
-            };
-            400: components["responses"]["BadRequest"];
-            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];

@@ -49,14 +49,14 @@ export default function Secrets({ api }: { api: Api }) {
             <thead><tr><th scope="col">Name</th><th scope="col">Scope</th><th scope="col" className="wide">Updated</th><th scope="col"><span className="sr-only">Actions</span></th></tr></thead>
             <tbody>
               {d.secrets.map((s) => {
-                const r = s as typeof s & { teamId?: string | null };
+                const scoped = s.teamId ?? s.projectId ?? s.machineId;
                 return (
                   <tr key={s.id}>
                     <td><code>{s.name}</code></td>
-                    <td>{s.scope}{nameOf(r.teamId ?? s.projectId ?? s.machineId) && <small> {nameOf(r.teamId ?? s.projectId ?? s.machineId)}</small>}</td>
+                    <td>{s.scope}{scoped && <small> {nameOf(scoped)}</small>}</td>
                     <td className="wide">{when(s.updatedAt)}</td>
                     <td>
-                      <button type="button" onClick={() => (setName(s.name), setScope(s.scope as Scope), setTarget(r.teamId ?? s.projectId ?? s.machineId ?? ""))} aria-label={`Replace ${s.name}`}>Replace</button>{" "}
+                      <button type="button" onClick={() => (setName(s.name), setScope(s.scope as Scope), setTarget(scoped ?? ""))} aria-label={`Replace ${s.name}`}>Replace</button>{" "}
                       <DeleteButton what={s.name} onConfirm={() => remove(s.id)} />
                     </td>
                   </tr>
