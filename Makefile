@@ -18,7 +18,7 @@ help:
 	@echo "make setup           install toolchain, npm packages, PostgreSQL (idempotent)"
 	@echo "make build           build every function (e2e profile) into functions/*/build"
 	@echo "make build-release   the same with the release profile (what deploys)"
-	@echo "make dev             build, start the local stack on :8787, Ctrl-C stops it"
+	@echo "make dev             build, start the local stack on :8787 and the console on :3000, Ctrl-C stops it"
 	@echo "make token           log in against 'make dev' (prints ACCESS_TOKEN=…)"
 	@echo "make test            native tests + build + e2e tests against a fresh stack"
 	@echo "make deploy-dry-run  wrangler deploy --dry-run for every function, with sizes"
@@ -45,6 +45,7 @@ build-release: setup wrangler
 # The e2e profile for dev too: no LTO link per function, seconds instead of minutes.
 dev: build
 	@$(ENV) cargo build -p hangar-runner
+	@$(ENV) bash scripts/build-console.sh stack
 	@$(ENV) exec node tests/stack/stack.mjs dev
 
 token:
@@ -58,6 +59,7 @@ test-native: setup
 
 test-e2e: build
 	@$(ENV) cargo build -p hangar-runner
+	@$(ENV) bash scripts/build-console.sh
 	@$(ENV) exec node tests/stack/stack.mjs test $(E2E)
 
 bench: setup wrangler

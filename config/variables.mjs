@@ -104,6 +104,11 @@ export const STAGES = {
   },
 };
 
+// The web console (scripts/deploy-console.mjs): its Worker's name after the stage's prefix,
+// and the sign-in methods of its production build (Supabase Auth). It is served on the
+// host of the stage's first ALLOWED_ORIGINS origin.
+export const CONSOLE = { name: "console", auth: "email,github" };
+
 // The workspace version, for HANGAR_VERSION.
 export function workspaceVersion() {
   const toml = parseToml(readFileSync(join(ROOT, "Cargo.toml"), "utf8"));

@@ -12,9 +12,11 @@
 #                  (tests/bench/cpu.mjs), with what each step costs
 #   4. latency     p50/p99 per function against the local stack, and the same PostgREST
 #                  call made directly; round trips <= 1 (tests/bench/bench.mjs)
+#   5. console     first-load JavaScript <= 250 KB gzip; the machines page with 100 machines
+#                  ready within 1 s of navigation, in Chromium (tests/bench/console.mjs)
 #
 # Prints every figure; exits non-zero when a budget is exceeded (or a part fails to run).
-# Results also land in .local/bench/*.json. Env: BENCH_SKIP="sizes cold cpu latency" skips
+# Results also land in .local/bench/*.json. Env: BENCH_SKIP="sizes cold cpu latency console" skips
 # parts (without sizes, the last release builds are measured as they are).
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
@@ -73,6 +75,13 @@ fi
 if ! skip latency; then
   cargo build -p hangar-runner
   BENCH_RUST_DIR="$OUT/rust" BENCH_OUT="$OUT/latency.json" node tests/stack/stack.mjs test tests/bench/bench.mjs || failed+=(latency)
+fi
+
+# ---- 5. the web console -----------------------------------------------------------------
+if ! skip console; then
+  bash scripts/build-console.sh
+  cargo build -p hangar-runner
+  BENCH_CONSOLE_OUT="$OUT/console.json" node tests/stack/stack.mjs test tests/bench/console.mjs || failed+=(console)
 fi
 
 if ((${#failed[@]})); then

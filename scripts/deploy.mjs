@@ -12,6 +12,7 @@
 // 3. One build of every function (scripts/build-functions.sh; release unless --profile).
 // 4. `wrangler deploy --config … --env <function>` for each (with --dry-run: offline, the
 //    bundles in .local/deploy/<stage>/<function>, nothing uploaded).
+// 5. The web console (scripts/deploy-console.mjs) when no function is named.
 // --secrets instead puts the env file's secrets into every function of the stage
 // (`wrangler secret bulk`; with --dry-run it only checks that none is missing).
 // --print-env prints an env file to start from: every name, with the stage's values.
@@ -24,6 +25,7 @@ import { availableParallelism } from "node:os";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, relative } from "node:path";
 import { deployConfig, ROOT, STAGES, VARIABLES } from "../config/variables.mjs";
+import { deployConsole } from "./deploy-console.mjs";
 import { functionNames, renderWrangler } from "./gen-wrangler.mjs";
 
 const args = process.argv.slice(2);
@@ -156,6 +158,8 @@ targets.forEach((fn, i) => {
   }
   rows.push(`${`${stage.workerPrefix}${fn}`.padEnd(36)} ${size ?? "deployed"}`);
 });
+// 5. The web console, when every function is deployed (scripts/deploy-console.mjs).
+if (!names.length) rows.push(deployConsole({ stageName, stage, vars, anonKey: fromFile.SUPABASE_ANON_KEY, dryRun, outDir, wranglerBin, env: wranglerOptions.env, fail }));
 say(`${dryRun ? "dry run (nothing uploaded)" : "deployed"}: ${stageName}, ${profile} build`);
 console.log(rows.join("\n"));
 

@@ -25,7 +25,7 @@ const EXTRA = {
 };
 
 // Not newer than what the bundled workerd of miniflare supports.
-const COMPATIBILITY_DATE = "2026-07-01";
+export const COMPATIBILITY_DATE = "2026-07-01";
 
 export const functionNames = () =>
   readdirSync(join(ROOT, "functions"))

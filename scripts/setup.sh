@@ -127,7 +127,7 @@ if ! command -v wrk >/dev/null; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends wrk
 fi
 
-# ---- Chromium: the browser test of the docs page (tests/e2e/http/docs-browser.test.mjs) ----
+# ---- Chromium: the docs page (tests/e2e/http/docs-browser.test.mjs) and the console (tests/e2e/console) ----
 if ! command -v chromium >/dev/null; then
   say "apt-get install chromium"
   apt-get update

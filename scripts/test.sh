@@ -21,6 +21,8 @@ cargo test --workspace "${excludes[@]}" || status=$?
 [[ "${1:-}" == --native-only ]] && exit "$status"
 
 bash scripts/build-functions.sh e2e
+# The web console: both builds (the stack serves dist-stack; tests/e2e/static checks dist).
+bash scripts/build-console.sh || status=1
 # `make deploy DRY_RUN=1` for both stages, on the e2e build just made: the stage
 # configurations and bundles wrangler would upload (release sizes: `make bench`).
 mkdir -p "$HANGAR_ROOT/.local"

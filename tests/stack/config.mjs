@@ -34,7 +34,8 @@ export const LOCAL = {
   PRIVY_APP_ID: () => "hangar-local",
   // The public half of the key pair in .local/ (see privyKeys below), as PEM text.
   PRIVY_VERIFICATION_KEY: (c) => readFileSync(c.privyPublicKeyFile, "utf8"),
-  ALLOWED_ORIGINS: () => "http://localhost:3000,http://127.0.0.1:3000",
+  // The console's origin too (tests/stack/console.mjs: 3000 in dev, a free port in test).
+  ALLOWED_ORIGINS: (c) => [...new Set(["http://localhost:3000", "http://127.0.0.1:3000", c.consoleOrigin].filter(Boolean))].join(","),
   SESSION_TTL_SECONDS: () => "3600",
   REFRESH_TTL_DAYS: () => "30",
   DEFAULT_PROVIDER: () => "aws",

@@ -18,6 +18,7 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 import { LOCAL_DIR, ROOT, resolveConfig } from "./config.mjs";
+import { startConsole } from "./console.mjs";
 import { startControl, startPostgrestProxy } from "./control.mjs";
 import { startFunctions } from "./functions.mjs";
 import * as pg from "./postgres.mjs";
@@ -54,6 +55,7 @@ const ports = {
   runner: await port("RUNNER_PORT", 8790),
   postgrestProxy: await port("POSTGREST_PROXY_PORT", 54320),
   control: await port("STACK_CONTROL_PORT", 8786),
+  console: await port("CONSOLE_PORT", 3000),
 };
 
 const functionsUrl = `http://127.0.0.1:${ports.functions}`;
@@ -63,7 +65,7 @@ const runnerUrl = `http://127.0.0.1:${ports.runner}/`;
 // environment by a sourced dev stack.env must not leak in.
 const envForConfig = { ...process.env };
 if (!DEV) for (const k of ["FUNCTIONS_URL", "SUPABASE_URL", "POSTGREST_URL", "RUNNER_URL"]) delete envForConfig[k];
-const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl, test: !DEV }, envForConfig);
+const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl, consoleOrigin: `http://127.0.0.1:${ports.console}`, test: !DEV }, envForConfig);
 // What the Workers use: the counting proxy in front of postrust (stack.env keeps the
 // direct URL for tests that talk to PostgREST themselves).
 const workerVars = { ...vars, POSTGREST_URL: vars.POSTGREST_URL.replace(postgrestOrigin, `http://127.0.0.1:${ports.postgrestProxy}`) };
@@ -75,13 +77,14 @@ const workerVars = { ...vars, POSTGREST_URL: vars.POSTGREST_URL.replace(postgres
 const common = { root: ROOT, runDir, dev: DEV, say, since, sinks: [] };
 const postgres = pg.postgres({ ...common, localDir: LOCAL_DIR, port: ports.postgres });
 const runner = makeRunner({ ...common, port: ports.runner, secret: vars.RUNNER_SECRET });
-let postrust, proxy, functions, testChild;
+let postrust, proxy, functions, testChild, consoleServer;
 let moreFunctions = [];
 let stopped = false;
 function stopSync() {
   if (stopped) return;
   stopped = true;
   postrust?.stopSync();
+  consoleServer?.close();
   runner.stopSync();
   try {
     postgres.stopSync();
@@ -122,6 +125,7 @@ async function startStack() {
   [functions, ...moreFunctions] = await Promise.all([ports.functions, ...ports.moreFunctions].map((p) =>
     startFunctions({ ...common, port: p, bindings: workerVars, limits: vars })));
   const controlUrl = await startControl({ port: ports.control, runner, functions: () => functions, proxy });
+  consoleServer = await startConsole({ root: ROOT, port: ports.console, functionsUrl, anonKey: vars.SUPABASE_ANON_KEY, privateKeyFile, appId: vars.PRIVY_APP_ID });
   writeStackEnv(controlUrl);
   say(`up in ${since()}`);
 }
@@ -149,6 +153,7 @@ function writeStackEnv(controlUrl) {
     POSTRUST_LOG: DEV ? "" : postrust.log,
     HANGAR_FUNCTIONS: functions.names.join(","),
     STACK_CONTROL_URL: controlUrl,
+    CONSOLE_URL: consoleServer.url,
     RUNNER_PORT: String(ports.runner),
     RUNNER_WORKDIR: runner.workdir,
     RUNNER_LOG: DEV ? "" : runner.log,
@@ -169,6 +174,7 @@ function banner() {
   const rel = relative(process.cwd(), envFile);
   console.log(`
 Hangar local stack is up
+  console    ${readEnvFile(envFile).CONSOLE_URL}   (Sign in: a test user)
   functions  ${functionsUrl}/functions/v1/<name>   (${functions.names.join(", ")})
   PostgREST  ${vars.POSTGREST_URL}
   runner     ${runnerUrl}   (simulate mode)

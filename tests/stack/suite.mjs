@@ -5,6 +5,7 @@
 //   machines    the API without a runner: the stack's runner is down the whole phase, so
 //               jobs wait in the outbox as these tests assume
 //   concurrent  every other area folder, the runner up
+//   browser     the web console in Chromium (console/), two files at a time
 //   other       files outside tests/e2e given on the command line (the benchmark), alone
 //   disruptive  files that stop shared services or change global state, one at a time
 //   final       the secrets scan, over everything the phases before recorded
@@ -24,6 +25,9 @@ export const PHASES = [
   { name: "static", dirs: ["static"], stack: false },
   { name: "machines", dirs: ["machines"], runnerDown: true },
   { name: "concurrent", dirs: "*" },
+  // Chromium (the web console): after the API's files, two at a time, so that the browsers'
+  // CPU does not starve the Workers under the fuzz on a 2-core machine.
+  { name: "browser", dirs: ["console"], concurrency: 2 },
   { name: "other", dirs: [], concurrency: 1 },
   { name: "disruptive", dirs: ["disruptive"], concurrency: 1 },
   { name: "final", dirs: ["final"], concurrency: 1 },
