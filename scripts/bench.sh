@@ -12,10 +12,14 @@
 #                  (tests/bench/cpu.mjs), with what each step costs
 #   4. latency     p50/p99 per function against the local stack, and the same PostgREST
 #                  call made directly; round trips <= 1 (tests/bench/bench.mjs)
+#   5. engine      create → running and creates/s with 1 and 3 runners, simulate and
+#                  terraform (the test module, pg backend), and the reaper's takeover of a
+#                  killed runner's jobs (tests/bench/engine.mjs); figures, no budget
 #
 # Prints every figure; exits non-zero when a budget is exceeded (or a part fails to run).
 # Results also land in .local/bench/*.json. Env: BENCH_SKIP="sizes cold cpu latency" skips
 # parts (without sizes, the last release builds are measured as they are).
+# BENCH_SKIP="... engine" skips the engine figures.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$HANGAR_ROOT"
@@ -73,6 +77,12 @@ fi
 if ! skip latency; then
   cargo build -p hangar-runner
   BENCH_RUST_DIR="$OUT/rust" BENCH_OUT="$OUT/latency.json" node tests/stack/stack.mjs test tests/bench/bench.mjs || failed+=(latency)
+fi
+
+# ---- 5. the provisioning engine ---------------------------------------------------------
+if ! skip engine; then
+  cargo build -p hangar-runner
+  BENCH_OUT="$OUT/engine.json" node tests/stack/stack.mjs test tests/bench/engine.mjs || failed+=(engine)
 fi
 
 if ((${#failed[@]})); then
