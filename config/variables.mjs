@@ -42,7 +42,10 @@ export const VARIABLES = [
   { name: "SESSION_TTL_SECONDS", deploy: "3600" },
   { name: "REFRESH_TTL_DAYS", deploy: "30" },
   { name: "DEFAULT_PROVIDER", deploy: "aws" },
+  // Comma-separated runners, each optionally `provider=url` (a bare URL takes every provider).
   { name: "RUNNER_URL", deploy: "https://runner.hangar.example/" },
+  // The mode the stage's runners must be in: health is `degraded` when one says otherwise.
+  { name: "RUNNER_MODE", deploy: "terraform" },
   { name: "RUNNER_SECRET", secret: true },
   { name: "RUNNER_MAX_ATTEMPTS", deploy: "5" },
   // The first retry delay; it doubles per attempt.

@@ -18,7 +18,16 @@ insert into private.settings (name, value) values
   -- machine's users log per minute. Beyond them: `rate_limited` (429).
   ('max_machine_creates_per_hour', 60),
   ('max_actions_per_machine_per_minute', 20),
-  ('max_events_per_machine_per_minute', 60);
+  ('max_events_per_machine_per_minute', 60),
+  -- The provisioning engine (API.md §5, "Claims" and "The reaper"): how long a job may go
+  -- without news of the runner (a delivery in flight, a delivered job not yet claimed, a
+  -- claimed job without a report) before the scheduler hands it out again. Runners
+  -- heartbeat at a third of it (at most every 20 s), read from the claim's answer.
+  ('job_lease_seconds', 60),
+  -- A lifecycle job not finished this long after it was made fails (job.timed_out) and
+  -- its machine goes to error.
+  ('job_timeout_create_seconds', 1800),
+  ('job_timeout_seconds', 900);
 revoke all on private.settings from public, anon, authenticated;
 grant select on private.settings to service_role;
 

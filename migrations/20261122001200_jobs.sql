@@ -22,12 +22,27 @@ create table public.jobs (
   delivered_at timestamptz,
   -- Set when a delete superseded the job; the runner may still run it (API.md §5).
   cancelled_at timestamptz,
+  -- The claim (API.md §5, "Claims"): the runner that runs the job, the fencing number of
+  -- its claim (each claim adds one; a report carrying another number is 409 and changes
+  -- nothing) and the end of its lease (job_lease_seconds; each report renews it, a final
+  -- report ends it). The scheduler's reaper re-queues a running job whose lease ran out.
+  claimed_by text check (claimed_by is null or claimed_by ~ '^[A-Za-z0-9._:-]{1,128}$'),
+  fence bigint not null default 0,
+  lease_expires_at timestamptz,
+  -- cancel-job on a deploy or command job that a runner is running: the answer to its next
+  -- report says `cancel`, and it interrupts the job.
+  cancel_requested_at timestamptz,
   created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default clock_timestamp()
 );
 create index jobs_machine on public.jobs (machine_id, created_at desc);
 create index jobs_due on public.jobs (next_attempt_at)
   where status in ('queued', 'dispatched') and delivered_at is null;
+-- The reaper's scans (private.reap_jobs): leases, deliveries never claimed, and unfinished
+-- jobs by age.
+create index jobs_leases on public.jobs (lease_expires_at) where lease_expires_at is not null;
+create index jobs_delivered on public.jobs (delivered_at) where status = 'dispatched';
+create index jobs_unfinished on public.jobs (created_at) where status in ('queued', 'dispatched', 'running');
 create trigger jobs_touch before update on public.jobs
   for each row execute function private.touch_updated_at();
 

@@ -143,10 +143,12 @@ revoke all on function private.job_has_secrets(public.jobs) from public, anon, a
 
 -- A job for the Worker to deliver: its id and action, its webhook body as JSON *text*,
 -- which the Worker sends on as it is (adding its own fields at the end), so that one job
--- that cannot be read fails alone, and whether it has secrets to open.
+-- that cannot be read fails alone, whether it has secrets to open, and the machine's
+-- provider (the job goes to a runner of it).
 create or replace function private.delivery(j public.jobs) returns jsonb
 language sql stable set search_path = '' as $$
   select jsonb_build_object('jobId', j.id, 'action', j.action, 'payload', private.delivery_json(j)::pg_catalog.text,
-    'secrets', private.job_has_secrets(j))
+    'secrets', private.job_has_secrets(j),
+    'provider', (select m.provider from public.machines m where m.id = j.machine_id))
 $$;
 revoke all on function private.delivery(public.jobs) from public, anon, authenticated;

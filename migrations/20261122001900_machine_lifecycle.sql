@@ -112,7 +112,7 @@ begin
   -- so the job is committed `dispatched` before its webhook leaves. The scheduler takes
   -- it over only if that delivery has not settled within the lease.
   insert into public.jobs (machine_id, owner_id, action, status, params, next_attempt_at)
-  values (m.id, m.owner_id, p_action, 'dispatched', coalesce(p_params, '{}'), now() + interval '60 seconds')
+  values (m.id, m.owner_id, p_action, 'dispatched', coalesce(p_params, '{}'), now() + make_interval(secs => private.setting('job_lease_seconds')))
   returning * into j;
   insert into public.machine_events (machine_id, owner_id, event_type, details, source)
   values (m.id, m.owner_id, p_event, jsonb_build_object('jobId', j.id, 'status', m.status), p_source);

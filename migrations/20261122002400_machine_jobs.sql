@@ -121,3 +121,46 @@ begin
 end $$;
 revoke all on function public.hangar_machine_job(uuid, text, jsonb) from public, anon;
 grant execute on function public.hangar_machine_job(uuid, text, jsonb) to authenticated, service_role;
+
+-- cancel-job (API.md §5, "Cancelling"): a deploy or command job of a machine the caller may
+-- run it on. One no runner holds yet fails at once (`cancelled_at`, a job.cancelled event);
+-- one a runner is running is marked (`cancel_requested_at`, a job.cancel_requested event):
+-- the answer to the runner's next report says `cancel`, it interrupts the SSH command and
+-- reports the job failed. A finished job is 409, a lifecycle job too (delete is how a
+-- create ends). Answers the job.
+create or replace function public.hangar_cancel_job(p_job_id uuid default null) returns jsonb
+language plpgsql security definer set search_path = '' as $$
+declare
+  j public.jobs := private.lock_job(p_job_id);
+  m public.machines;
+begin
+  select * into m from public.machines where id = j.machine_id;
+  if not found or not private.can_act(m.owner_id, m.team_id, 'read') then
+    return private.refuse('not_found', 'Job not found');
+  end if;
+  if j.action not in ('deploy', 'command') then
+    return private.refuse('conflict', 'Only deploy and command jobs can be cancelled (delete the machine to end a lifecycle job)');
+  end if;
+  if not private.can_act(m.owner_id, m.team_id, j.action) then
+    return private.refuse('forbidden', 'You may not cancel this job');
+  end if;
+  if j.status in ('succeeded', 'failed') then
+    return private.refuse('conflict', format('Job already %s', j.status));
+  end if;
+  if j.lease_expires_at is null or j.lease_expires_at <= now() then
+    update public.jobs set status = 'failed', error = 'cancelled', cancelled_at = now(), cancel_requested_at = now(),
+        lease_expires_at = null
+      where id = j.id returning * into j;
+    update public.protocol_deployments set status = 'failed' where job_id = j.id;
+    insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+    values (j.machine_id, j.owner_id, 'job.cancelled', jsonb_build_object('jobId', j.id, 'action', j.action), 'user');
+  elsif j.cancel_requested_at is null then
+    update public.jobs set cancel_requested_at = now() where id = j.id returning * into j;
+    insert into public.machine_events (machine_id, owner_id, event_type, details, source)
+    values (j.machine_id, j.owner_id, 'job.cancel_requested',
+      jsonb_build_object('jobId', j.id, 'action', j.action, 'runnerId', j.claimed_by), 'user');
+  end if;
+  return private.ok(private.job_json(j));
+end $$;
+revoke all on function public.hangar_cancel_job(uuid) from public, anon;
+grant execute on function public.hangar_cancel_job(uuid) to authenticated, service_role;

@@ -14,10 +14,14 @@
 #                  call made directly; round trips <= 1 (tests/bench/bench.mjs)
 #   5. console     first-load JavaScript <= 250 KB gzip; the machines page with 100 machines
 #                  ready within 1 s of navigation, in Chromium (tests/bench/console.mjs)
+#   6. engine      create → running and creates/s with 1 and 3 runners, simulate and
+#                  terraform (the test module, pg backend), and the reaper's takeover of a
+#                  killed runner's jobs (tests/bench/engine.mjs); figures, no budget
 #
 # Prints every figure; exits non-zero when a budget is exceeded (or a part fails to run).
 # Results also land in .local/bench/*.json. Env: BENCH_SKIP="sizes cold cpu latency console" skips
 # parts (without sizes, the last release builds are measured as they are).
+# BENCH_SKIP="... engine" skips the engine figures.
 set -euo pipefail
 . "$(dirname "$0")/env.sh"
 cd "$HANGAR_ROOT"
@@ -82,6 +86,12 @@ if ! skip console; then
   bash scripts/build-console.sh
   cargo build -p hangar-runner
   BENCH_CONSOLE_OUT="$OUT/console.json" node tests/stack/stack.mjs test tests/bench/console.mjs || failed+=(console)
+fi
+
+# ---- 6. the provisioning engine ---------------------------------------------------------
+if ! skip engine; then
+  cargo build -p hangar-runner
+  BENCH_OUT="$OUT/engine.json" node tests/stack/stack.mjs test tests/bench/engine.mjs || failed+=(engine)
 fi
 
 if ((${#failed[@]})); then

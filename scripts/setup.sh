@@ -112,6 +112,16 @@ if [[ $EUID -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
   exit 1
 fi
 
+# ---- Terraform: the runner's terraform mode runs it in the tests (tests/e2e/runner/
+# real-terraform.test.mjs: terraform_data + local-exec, the pg backend on the stack's
+# Postgres). It is not installed from here (no registry is assumed reachable): missing, the
+# tests would fail, so setup fails first, loudly.
+TERRAFORM_BIN="${TERRAFORM_BIN:-terraform}"
+if ! "$TERRAFORM_BIN" version >/dev/null 2>&1; then
+  echo "[setup] no Terraform ($TERRAFORM_BIN): install Terraform 1.x (https://developer.hashicorp.com/terraform/install) or set TERRAFORM_BIN; the runner's terraform-mode tests need it" >&2
+  exit 1
+fi
+
 # ---- OpenSSH client: ssh-keygen makes the keys the SSH key tests check against -------
 if ! command -v ssh-keygen >/dev/null; then
   say "apt-get install openssh-client"
@@ -148,4 +158,4 @@ if [[ "$(.local/venv/bin/st --version 2>/dev/null)" != *" $SCHEMATHESIS_VERSION"
   .local/venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-say "ok: $(wasm-bindgen --version), worker-build $(worker-build --version), node $(node --version), $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
+say "ok: $(wasm-bindgen --version), worker-build $(worker-build --version), node $(node --version), $(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1), $(TF_CLI_CONFIG_FILE=/dev/null "$TERRAFORM_BIN" version 2>/dev/null | head -1)"

@@ -19,7 +19,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Delivery {
-    Delivered,
+    /// Delivered: the answer's `data` (null when it has none).
+    Delivered(Value),
     /// The Worker refused the report for good (4xx other than 401, 408, 425, 429).
     Rejected(u16, String),
     /// Still not delivered after every retry (network error, 5xx, ...).
@@ -56,7 +57,7 @@ impl Callbacks {
         Callbacks { client, secret, retries, backoff, scrubber }
     }
 
-    async fn attempt(&self, url: &str, raw: &[u8], header: &str) -> Result<(), Attempt> {
+    async fn attempt(&self, url: &str, raw: &[u8], header: &str) -> Result<Value, Attempt> {
         let sent = self
             .client
             .post(url)
@@ -68,7 +69,8 @@ impl Callbacks {
         let response = sent.map_err(|e| Attempt::Transient(format!("callback not delivered: {e}")))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
-            return Ok(());
+            let answer: Value = response.json().await.unwrap_or(Value::Null);
+            return Ok(answer.get("data").cloned().unwrap_or(Value::Null));
         }
         let mut text = response.text().await.unwrap_or_default();
         crate::job::truncate_utf8(&mut text, 300);
@@ -107,7 +109,7 @@ impl Callbacks {
                 header = signing::sign(&self.secret, Direction::Callback, t, &raw);
             }
             match self.attempt(url, &raw, &header).await {
-                Ok(()) => return Delivery::Delivered,
+                Ok(data) => return Delivery::Delivered(data),
                 Err(Attempt::Permanent(status, text)) => return Delivery::Rejected(status, text),
                 Err(Attempt::Transient(e)) => last = e,
             }

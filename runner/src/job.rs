@@ -28,21 +28,12 @@ pub fn validate(job: &Job) -> Result<(), (&'static str, String)> {
     }
 }
 
-/// Messages are cut to this many bytes (the callback keeps 4 KiB of each).
-pub const MAX_MESSAGE: usize = 4096;
+/// Messages are cut to this many bytes, as `runner-callback` keeps them (one truncation,
+/// the protocol's, on both sides).
+pub use protocol::payload::{truncate_utf8, MAX_MESSAGE};
 
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// `s` cut to at most `max` bytes on a character boundary.
-pub fn truncate_utf8(s: &mut String, max: usize) -> bool {
-    if s.len() <= max {
-        return false;
-    }
-    let cut = (0..=max).rev().find(|i| s.is_char_boundary(*i)).unwrap_or(0);
-    s.truncate(cut);
-    true
 }
 
 /// A log line stamped now. `level` is info, warn (or warning) or error; anything else is info.
@@ -51,14 +42,12 @@ pub fn log_line(level: &str, message: impl Into<String>) -> LogEntry {
 }
 
 pub fn log_line_at(level: &str, message: impl Into<String>, ts: String) -> LogEntry {
-    let mut message = message.into();
-    truncate_utf8(&mut message, MAX_MESSAGE);
     let level = match level {
         "error" => LogLevel::Error,
         "warn" | "warning" => LogLevel::Warn,
         _ => LogLevel::Info,
     };
-    LogEntry { level, message, ts: Some(ts) }
+    LogEntry { level, message: message.into(), ts: Some(ts) }.capped()
 }
 
 /// What running a job came to.

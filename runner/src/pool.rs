@@ -1,22 +1,17 @@
 //! Running jobs: at most RUNNER_CONCURRENCY at once, one at a time per machine, in arrival
-//! order; then the final report (saved, sent with retries, re-sent until delivered).
+//! order. Each job: claim (claim.rs; not claimed, not run), run under the claim's fence
+//! with its reporter (report.rs: logs, heartbeats), then the final report (saved, sent
+//! with retries, re-sent until delivered).
 //!
-//! Before a job runs, two checks that need no executor (`precheck`):
-//! - once a terminate of a machine succeeded here, a later job of that machine is not run:
-//!   a terminate succeeds at once, anything else fails with [`TERMINATED`] (webhooks can
-//!   arrive out of order; nothing may rebuild a machine the Worker has deleted);
-//! - the job's params must be exactly its action's (protocol::payload::Params), else it
-//!   fails with an error that names the key.
+//! A claimed job's params must be exactly its action's (protocol::payload::Params), else
+//! it fails with an error that names the key.
 use crate::agent::Agents;
 use crate::callback::{Callbacks, Delivery};
-use crate::config::Mode;
-use crate::job::{log_line, Action, Job, LogEntry, Outcome, Params};
+use crate::claim::{self, Claimed};
+use crate::job::{log_line, Job, LogEntry, Outcome};
 use crate::journal::{Journal, SavedFinal};
-use crate::report::{self, Batching, LogSink};
-use crate::secrets;
-use crate::simulate;
-use crate::ssh::Ssh;
-use crate::terraform::Terraform;
+use crate::report::{self, Batching, Claim};
+use crate::engine::Executor;
 use protocol::payload::{Callback, JobStatus};
 use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
@@ -27,50 +22,15 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub const RESTARTED: &str = "runner restarted while the job was running";
-pub const SHUT_DOWN: &str = "runner shut down before the job started";
-pub const TERMINATED: &str = "machine was terminated";
 
-// One per runner: the size difference of the variants costs nothing.
-#[allow(clippy::large_enum_variant)]
-pub enum Executor {
-    Simulate { delay: Duration },
-    Terraform { terraform: Terraform, ssh: Ssh },
-}
-
-impl Executor {
-    pub fn mode(&self) -> Mode {
-        match self {
-            Executor::Simulate { .. } => Mode::Simulate,
-            Executor::Terraform { .. } => Mode::Terraform,
-        }
-    }
-
-    async fn run(&self, job: &Job, params: &Params, log: &LogSink) -> Outcome {
-        match (self, params) {
-            (Executor::Simulate { delay }, _) => simulate::run(job, params, log, *delay).await,
-            // The machine's secrets.env first, then the protocol (secrets.rs).
-            (Executor::Terraform { ssh, .. }, Params::Deploy(p)) => match secrets::before_deploy(ssh, job, log).await {
-                Ok(written) => secrets::after_deploy(ssh.deploy(job, p, log).await, written),
-                Err(failed) => failed,
-            },
-            (Executor::Terraform { ssh, .. }, Params::Command(p)) => ssh.command_job(job, p, log).await,
-            (Executor::Terraform { ssh, .. }, Params::AuthorizeKeys) => ssh.authorize_keys(job, log).await,
-            (Executor::Terraform { terraform, ssh }, Params::Lifecycle) => {
-                let outcome = terraform.run(job, log).await;
-                // Keys chosen while the machine was down (ssh.rs); never fails the job.
-                if outcome.ok {
-                    ssh.after_lifecycle(job, log).await;
-                }
-                secrets::after_create(ssh, job, outcome, log).await
-            }
-        }
-    }
-}
+/// A job interrupted by cancel-job.
+pub const INTERRUPTED: &str = "cancelled: the job was interrupted";
 
 /// What every job needs.
 pub struct Ctx {
     pub executor: Executor,
+    /// This runner's id in its claims (RUNNER_ID).
+    pub runner_id: String,
     pub journal: Journal,
     pub callbacks: Arc<Callbacks>,
     pub log_batch: usize,
@@ -141,90 +101,102 @@ impl Pool {
                     }
                 }
             };
+            self.run_one(job).await;
+        }
+    }
+
+    /// One job: a slot, the claim, the run, the final report.
+    async fn run_one(&self, job: Job) {
+        let mut busy_wait = claim::BUSY_RETRY;
+        let (permit, claim) = loop {
             let permit = tokio::select! {
                 biased;
                 _ = self.ctx.cancel.cancelled() => None,
                 permit = self.slots.clone().acquire_owned() => permit.ok(),
             };
-            self.queued.fetch_sub(1, Ordering::SeqCst);
             let Some(permit) = permit else {
-                crate::log_event!("warn", "job_not_started", {"jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id});
-                finish(&self.ctx, &job.job_id, &job.callback_url, Outcome::failed(SHUT_DOWN), Vec::new()).await;
-                continue;
+                // Never claimed: the reaper gives it to a runner again.
+                self.not_run(&job, "the runner is shutting down");
+                return;
             };
-            self.running.fetch_add(1, Ordering::SeqCst);
-            let started = Instant::now();
-            crate::log_event!("info", "job_started", {"jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id, "attempt": job.attempt});
-            if let Some(agents) = &self.ctx.agents {
-                agents.before_job(&job).await;
+            match claim::claim(&self.ctx.callbacks, &job.callback_url, &job.job_id, &self.ctx.runner_id).await {
+                Claimed::Yes { fence, lease_seconds } => break (permit, (fence, lease_seconds)),
+                // An earlier job of the machine is not done: asked again, less and less often,
+                // without holding a slot, for as long as it takes (a redelivery of this job
+                // meanwhile is a duplicate here).
+                Claimed::Busy { .. } => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = self.ctx.cancel.cancelled() => {}
+                        _ = tokio::time::sleep(busy_wait) => {}
+                    }
+                    busy_wait = (busy_wait * 2).min(claim::BUSY_RETRY_MAX);
+                }
+                Claimed::No(reason) => return self.not_run(&job, &reason),
+                Claimed::Unanswered(e) => return self.not_run(&job, &e),
             }
-            let (outcome, unsent) = execute(&self.ctx, &job).await;
-            self.running.fetch_sub(1, Ordering::SeqCst);
-            drop(permit);
-            crate::log_event!(if outcome.ok { "info" } else { "warn" }, "job_finished", {
-                "jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id,
-                "outcome": outcome.status(), "error": outcome.error, "durationMs": started.elapsed().as_millis() as u64,
-            });
-            let succeeded = outcome.ok;
-            finish(&self.ctx, &job.job_id, &job.callback_url, outcome, unsent).await;
-            // After the final report, so the machine runs in the database when its agent posts.
-            if let Some(agents) = &self.ctx.agents {
-                agents.after_job(&job, succeeded);
-            }
-        }
-    }
-}
-
-/// What is decided before a job runs.
-enum Precheck {
-    /// Run it with these params.
-    Run(Params),
-    /// Do not run it: this is its outcome, and the line that says why.
-    Settled(Outcome, LogEntry),
-}
-
-fn precheck(ctx: &Ctx, job: &Job) -> Precheck {
-    if ctx.journal.is_terminated(&job.machine.id) {
-        return if job.action == Action::Terminate {
-            let line = log_line("info", format!("machine {} was already terminated by this runner; nothing to do", job.machine.id));
-            Precheck::Settled(Outcome::succeeded(), line)
-        } else {
-            let line = log_line("error", format!("{} refused: {TERMINATED}", job.action));
-            Precheck::Settled(Outcome::failed(TERMINATED), line)
         };
-    }
-    match job.params() {
-        Ok(params) => Precheck::Run(params),
-        Err(e) => Precheck::Settled(Outcome::failed(e.to_string()), log_line("error", e.to_string())),
-    }
-}
-
-/// Runs a job with its reporter; returns the outcome and the log lines not yet delivered.
-async fn execute(ctx: &Arc<Ctx>, job: &Job) -> (Outcome, Vec<LogEntry>) {
-    let params = match precheck(ctx, job) {
-        Precheck::Run(params) => params,
-        Precheck::Settled(outcome, line) => return (outcome, vec![line]),
-    };
-    let outcome_and_logs = run_reported(ctx, job, params).await;
-    if job.action == Action::Terminate && outcome_and_logs.0.ok {
-        if let Err(e) = ctx.journal.mark_terminated(&job.machine.id, &job.job_id) {
-            crate::log_event!("error", "journal_error", {"jobId": job.job_id, "machineId": job.machine.id, "error": e.to_string()});
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.running.fetch_add(1, Ordering::SeqCst);
+        let started = Instant::now();
+        let (fence, lease_seconds) = claim;
+        crate::log_event!("info", "job_started", {"jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id,
+            "attempt": job.attempt, "fence": fence});
+        if let Some(agents) = &self.ctx.agents {
+            agents.before_job(&job).await;
+        }
+        let claim = Claim { fence, heartbeat: Claim::heartbeat_of(lease_seconds), interrupt: CancellationToken::new() };
+        let (outcome, unsent) = execute(&self.ctx, &job, &claim).await;
+        self.running.fetch_sub(1, Ordering::SeqCst);
+        drop(permit);
+        crate::log_event!(if outcome.ok { "info" } else { "warn" }, "job_finished", {
+            "jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id,
+            "outcome": outcome.status(), "error": outcome.error, "durationMs": started.elapsed().as_millis() as u64,
+        });
+        let succeeded = outcome.ok;
+        finish(&self.ctx, &job.job_id, &job.callback_url, fence, outcome, unsent).await;
+        // After the final report, so the machine runs in the database when its agent posts.
+        if let Some(agents) = &self.ctx.agents {
+            agents.after_job(&job, succeeded);
         }
     }
-    outcome_and_logs
+
+    /// A job this runner does not run (not claimed): forgotten here, logged.
+    fn not_run(&self, job: &Job, why: &str) {
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        self.ctx.journal.release(&job.job_id);
+        crate::log_event!("info", "job_not_claimed", {"jobId": job.job_id, "action": job.action.as_str(), "machineId": job.machine.id, "reason": why});
+    }
 }
 
-async fn run_reported(ctx: &Arc<Ctx>, job: &Job, params: Params) -> (Outcome, Vec<LogEntry>) {
+/// Runs a claimed job with its reporter; returns the outcome and the log lines not yet
+/// delivered. Params that are not exactly the action's fail it without running.
+async fn execute(ctx: &Arc<Ctx>, job: &Job, claim: &Claim) -> (Outcome, Vec<LogEntry>) {
+    let params = match job.params() {
+        Ok(params) => params,
+        Err(e) => return (Outcome::failed(e.to_string()), vec![log_line("error", e.to_string())]),
+    };
     let batching = Batching { lines: ctx.log_batch, flush: ctx.log_flush };
-    let (sink, reporter) = report::start(ctx.callbacks.clone(), batching, job.job_id.clone(), job.callback_url.clone());
-    // In a task of its own, so that a panic becomes a failed job rather than a lost one.
+    let (sink, reporter) = report::start(ctx.callbacks.clone(), batching, job.job_id.clone(), job.callback_url.clone(), claim.clone());
+    // In a task of its own, so that a panic becomes a failed job rather than a lost one, and
+    // so that it can be interrupted: dropped, its Terraform or SSH child is killed.
     let (ctx2, job2, sink2) = (ctx.clone(), job.clone(), sink.clone());
-    let outcome = match tokio::spawn(async move { ctx2.executor.run(&job2, &params, &sink2).await }).await {
-        Ok(outcome) => outcome,
-        Err(e) => {
-            crate::log_event!("error", "job_panicked", {"jobId": job.job_id, "error": e.to_string()});
-            sink.error("internal error in the runner");
-            Outcome::failed("internal error in the runner")
+    let mut task = tokio::spawn(async move { ctx2.executor.run(&job2, &params, &sink2).await });
+    let outcome = tokio::select! {
+        joined = &mut task => match joined {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                crate::log_event!("error", "job_panicked", {"jobId": job.job_id, "error": e.to_string()});
+                sink.error("internal error in the runner");
+                Outcome::failed("internal error in the runner")
+            }
+        },
+        _ = claim.interrupt.cancelled() => {
+            task.abort();
+            let _ = task.await;
+            crate::log_event!("warn", "job_interrupted", {"jobId": job.job_id, "action": job.action.as_str()});
+            sink.warn(INTERRUPTED);
+            Outcome::failed(INTERRUPTED)
         }
     };
     drop(sink);
@@ -233,22 +205,21 @@ async fn run_reported(ctx: &Arc<Ctx>, job: &Job, params: Params) -> (Outcome, Ve
 }
 
 /// The final report of a job (scrubbed and fitted to size when it is sent).
-pub fn final_body(job_id: &str, outcome: &Outcome, logs: Vec<LogEntry>) -> Value {
+pub fn final_body(job_id: &str, fence: u64, outcome: &Outcome, logs: Vec<LogEntry>) -> Value {
     let status = if outcome.ok { JobStatus::Succeeded } else { JobStatus::Failed };
     let report = Callback {
-        job_id: job_id.to_string(),
-        status,
         outputs: outcome.outputs.clone(),
         logs,
         result: outcome.result.clone(),
         error: outcome.error.clone(),
+        ..Callback::new(job_id, status, fence)
     };
     serde_json::to_value(&report).expect("serialisable")
 }
 
 /// Saves, then delivers the final report; on failure keeps re-sending it in the background.
-pub async fn finish(ctx: &Arc<Ctx>, job_id: &str, url: &str, outcome: Outcome, logs: Vec<LogEntry>) {
-    let saved = SavedFinal { callback_url: url.to_string(), body: final_body(job_id, &outcome, logs) };
+pub async fn finish(ctx: &Arc<Ctx>, job_id: &str, url: &str, fence: u64, outcome: Outcome, logs: Vec<LogEntry>) {
+    let saved = SavedFinal { callback_url: url.to_string(), body: final_body(job_id, fence, &outcome, logs) };
     if let Err(e) = ctx.journal.save_final(job_id, &saved) {
         crate::log_event!("error", "journal_error", {"jobId": job_id, "error": e.to_string()});
     }
@@ -291,7 +262,7 @@ fn settle(ctx: &Ctx, job_id: &str, saved: &SavedFinal, delivery: Delivery) {
         }
         _ => {
             crate::log_event!("info", "final_delivered", {"jobId": job_id, "status": status});
-            ctx.journal.complete(job_id, status)
+            ctx.journal.complete(job_id)
         }
     };
     if let Err(e) = written {

@@ -1,9 +1,13 @@
-//! The reports of one job while it runs: `{status: running}` first, then its log lines in
-//! batches (RUNNER_LOG_BATCH lines, or whatever is pending after RUNNER_LOG_FLUSH_MS).
-//! Lines that could not be delivered are handed back to go with the final report.
+//! The reports of one job while it runs, under its claim's fence: `{status: running}`
+//! first, then its log lines in batches (RUNNER_LOG_BATCH lines, or whatever is pending
+//! after RUNNER_LOG_FLUSH_MS), and a heartbeat (an empty `running` report) whenever nothing
+//! was sent for the claim's heartbeat interval, which renews the lease. An answer that says
+//! `cancel` (cancel-job) trips the job's `interrupt`. Lines that could not be delivered are
+//! handed back to go with the final report.
 use crate::callback::{Callbacks, Delivery};
 use crate::job::{log_line, LogEntry};
-use protocol::payload::{Callback, JobStatus};
+use protocol::payload::{Callback, JobStatus, ReportAnswer};
+use tokio_util::sync::CancellationToken;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -48,28 +52,61 @@ pub struct Batching {
     pub flush: Duration,
 }
 
+/// The claim a job runs under: its fencing number, how often to heartbeat, and what to
+/// trip when the job must stop (cancel-job).
+#[derive(Clone)]
+pub struct Claim {
+    pub fence: u64,
+    pub heartbeat: Duration,
+    pub interrupt: CancellationToken,
+}
+
+impl Claim {
+    /// A third of the lease, at most 20 s (a lease of 60 s: every 20 s).
+    pub fn heartbeat_of(lease_seconds: u64) -> Duration {
+        Duration::from_millis((lease_seconds * 1000 / 3).clamp(200, 20_000))
+    }
+}
+
 /// Starts the reporter of a job. When every [`LogSink`] clone is dropped, the handle
 /// resolves to the lines that were not delivered.
-pub fn start(callbacks: Arc<Callbacks>, batching: Batching, job_id: String, url: String) -> (LogSink, JoinHandle<Vec<LogEntry>>) {
+pub fn start(callbacks: Arc<Callbacks>, batching: Batching, job_id: String, url: String, claim: Claim) -> (LogSink, JoinHandle<Vec<LogEntry>>) {
     let (sink, mut rx) = LogSink::detached();
     let task = tokio::spawn(async move {
         let send = |logs: Option<&[LogEntry]>| {
-            let mut report = Callback::new(job_id.clone(), JobStatus::Running);
+            let mut report = Callback::new(job_id.clone(), JobStatus::Running, claim.fence);
             report.logs = logs.map(<[LogEntry]>::to_vec).unwrap_or_default();
             let body = serde_json::to_value(&report).expect("serialisable");
             let callbacks = callbacks.clone();
             let url = url.clone();
             async move { callbacks.deliver(&url, &body).await }
         };
-        // Once a report could not be delivered, the rest waits for the final report
-        // instead of delaying it with more retries.
-        let mut healthy = match send(None).await {
-            Delivery::Delivered => true,
+        // What an answer says about going on: `cancel` interrupts the job; a 409 ends the
+        // claim's reports.
+        let heed = |delivery: &Delivery| match delivery {
+            Delivery::Delivered(data) => {
+                if serde_json::from_value::<ReportAnswer>(data.clone()).is_ok_and(|a| a.cancel) {
+                    crate::log_event!("warn", "job_cancel_requested", {"jobId": job_id});
+                    claim.interrupt.cancel();
+                }
+                true
+            }
+            // The claim was taken over: reports change nothing from now on. Terraform is not
+            // killed (an apply cut short may lose track of what it built); the new claimant's
+            // apply waits for this one's state lock.
+            Delivery::Rejected(409, text) => {
+                crate::log_event!("warn", "claim_lost", {"jobId": job_id, "answer": text});
+                false
+            }
             other => {
                 crate::log_event!("warn", "callback_failed", {"jobId": job_id, "status": "running", "error": format!("{other:?}")});
                 false
             }
         };
+        // Once a report could not be delivered, log lines wait for the final report instead
+        // of delaying it with more retries; heartbeats go on.
+        let mut healthy = heed(&send(None).await);
+        let mut last_sent = Instant::now();
         let mut pending: Vec<LogEntry> = Vec::new();
         let mut bytes = 0;
         let mut deadline: Option<Instant> = None;
@@ -85,18 +122,21 @@ pub fn start(callbacks: Arc<Callbacks>, batching: Batching, job_id: String, url:
                     None => break,
                 },
                 _ = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => true,
+                _ = tokio::time::sleep_until(last_sent + claim.heartbeat) => {
+                    heed(&send(None).await);
+                    last_sent = Instant::now();
+                    continue;
+                }
             };
             if flush_now && healthy {
-                match send(Some(&pending)).await {
-                    Delivery::Delivered => {
-                        pending.clear();
-                        bytes = 0;
-                        deadline = None;
-                    }
-                    other => {
-                        crate::log_event!("warn", "callback_failed", {"jobId": job_id, "status": "running", "error": format!("{other:?}")});
-                        healthy = false;
-                    }
+                let sent = send(Some(&pending)).await;
+                last_sent = Instant::now();
+                if heed(&sent) {
+                    pending.clear();
+                    bytes = 0;
+                    deadline = None;
+                } else {
+                    healthy = false;
                 }
             } else if flush_now {
                 deadline = None;

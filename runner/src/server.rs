@@ -49,6 +49,7 @@ async fn health(State(app): State<App>) -> Response {
     Json(json!({
         "status": "ok",
         "mode": mode,
+        "runnerId": app.pool.ctx().runner_id,
         "running": app.pool.running(),
         "queued": app.pool.queued(),
         "version": env!("CARGO_PKG_VERSION"),
@@ -79,8 +80,8 @@ async fn webhook(State(app): State<App>, headers: HeaderMap, body: Bytes) -> Res
         crate::log_event!("warn", "webhook_invalid", {"jobId": job.job_id, "field": field, "error": why});
         return error(StatusCode::BAD_REQUEST, "validation_error", &format!("`{field}` {why}"), json!({"field": field}));
     }
-    let journal = &app.pool.ctx().journal;
-    let duplicate = match journal.admit(&job.job_id, &body) {
+    // Only what this process holds is a duplicate here; anything else is the claim's to refuse.
+    let duplicate = match app.pool.ctx().journal.admit(&job.job_id, &body) {
         Ok(Admission::New) => false,
         Ok(Admission::Duplicate) => true,
         Err(e) => {

@@ -1,9 +1,11 @@
-//! Simulate mode: no cloud, every step sleeps RUNNER_SIM_DELAY_MS. It reads the same
-//! typed params as the real executors, so the e2e suite exercises the real contract.
-use crate::job::{Action, Job, Outcome, Outputs, Params};
+//! Simulate mode ([`Simulate`]'s [`Actions`]): no cloud, every step sleeps
+//! RUNNER_SIM_DELAY_MS. It reads the same typed params as terraform mode, so the e2e suite
+//! exercises the real contract.
+use crate::engine::{Actions, Simulate};
+use crate::job::{Job, Outcome, Outputs};
 use crate::report::LogSink;
+use protocol::payload::{CommandParams, DeployParams};
 use serde_json::{json, Value};
-use std::time::Duration;
 
 /// 192.0.2.<1..254> (TEST-NET-1), stable for a machine id (FNV-1a).
 pub fn sim_ip(machine_id: &str) -> String {
@@ -38,77 +40,112 @@ fn authorize(job: &Job, log: &LogSink) -> Value {
     json!({ "sshAuthorizedKeys": fingerprints })
 }
 
-pub async fn run(job: &Job, params: &Params, log: &LogSink, delay: Duration) -> Outcome {
-    let m = &job.machine;
-    let step = || tokio::time::sleep(delay);
-    let name = m.name.as_str();
-    if failure_requested(job) {
-        log.info(format!("simulate: {} {name}", job.action.as_str()));
-        step().await;
-        log.error("simulate: failing as requested by simulateFailure");
-        return Outcome::failed(format!("simulated failure of {} (simulateFailure is set)", job.action.as_str()));
+impl Simulate {
+    async fn step(&self) {
+        tokio::time::sleep(self.delay).await;
     }
-    match job.action {
-        Action::Create => {
-            let (tier, region) = (&m.tier, &m.region);
-            log.info(format!("simulate: provisioning {name} ({tier}) in {region}"));
-            step().await;
-            let id = format!("sim-{}", uuid::Uuid::new_v4());
-            log.info(format!("simulate: instance {id} created"));
-            step().await;
-            let ip = sim_ip(&m.id);
-            log.info(format!("simulate: address {ip} assigned"));
-            step().await;
-            log.info(format!("simulate: {name} is running"));
-            let keys = authorize(job, log);
-            let created = Outcome::succeeded().with_outputs(Outputs { ip_address: Some(ip), provider_instance_id: Some(id) }).with_result(keys);
-            crate::secrets::simulated(job, log, created)
+
+    /// `Some(failed)` when the machine's configuration asks this action to fail.
+    async fn failing(&self, job: &Job, log: &LogSink) -> Option<Outcome> {
+        if !failure_requested(job) {
+            return None;
         }
-        Action::Start | Action::Stop | Action::Terminate => {
-            let (doing, done) = match job.action {
-                Action::Start => ("starting", "running"),
-                Action::Stop => ("stopping", "stopped"),
-                _ => ("terminating", "terminated"),
-            };
-            log.info(format!("simulate: {doing} {name}"));
-            step().await;
-            log.info(format!("simulate: {name} is {done}"));
-            if job.action == Action::Start {
-                // Keys chosen while the machine was stopped take effect now.
-                return Outcome::succeeded().with_result(authorize(job, log));
-            }
-            Outcome::succeeded()
+        log.info(format!("simulate: {} {}", job.action.as_str(), job.machine.name));
+        self.step().await;
+        log.error("simulate: failing as requested by simulateFailure");
+        Some(Outcome::failed(format!("simulated failure of {} (simulateFailure is set)", job.action.as_str())))
+    }
+
+    /// start, stop, terminate: one step between two lines.
+    async fn power(&self, job: &Job, log: &LogSink, doing: &str, done: &str) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
         }
-        Action::Restart => {
-            log.info(format!("simulate: stopping {name}"));
-            step().await;
-            log.info(format!("simulate: starting {name}"));
-            step().await;
-            log.info(format!("simulate: {name} is running"));
-            Outcome::succeeded()
+        let name = &job.machine.name;
+        log.info(format!("simulate: {doing} {name}"));
+        self.step().await;
+        log.info(format!("simulate: {name} is {done}"));
+        Outcome::succeeded()
+    }
+}
+
+impl Actions for Simulate {
+    async fn create(&self, job: &Job, log: &LogSink) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
         }
-        Action::AuthorizeKeys => {
-            log.info(format!("simulate: authorizing SSH keys on {name}"));
-            step().await;
-            Outcome::succeeded().with_result(authorize(job, log))
+        let m = &job.machine;
+        let (name, tier, region) = (&m.name, &m.tier, &m.region);
+        log.info(format!("simulate: provisioning {name} ({tier}) in {region}"));
+        self.step().await;
+        let id = format!("sim-{}", uuid::Uuid::new_v4());
+        log.info(format!("simulate: instance {id} created"));
+        self.step().await;
+        let ip = sim_ip(&m.id);
+        log.info(format!("simulate: address {ip} assigned"));
+        self.step().await;
+        log.info(format!("simulate: {name} is running"));
+        let keys = authorize(job, log);
+        let created = Outcome::succeeded().with_outputs(Outputs { ip_address: Some(ip), provider_instance_id: Some(id) }).with_result(keys);
+        crate::secrets::simulated(job, log, created)
+    }
+
+    async fn start(&self, job: &Job, log: &LogSink) -> Outcome {
+        let started = self.power(job, log, "starting", "running").await;
+        // Keys chosen while the machine was stopped take effect now.
+        if started.ok { started.with_result(authorize(job, log)) } else { started }
+    }
+
+    async fn stop(&self, job: &Job, log: &LogSink) -> Outcome {
+        self.power(job, log, "stopping", "stopped").await
+    }
+
+    async fn terminate(&self, job: &Job, log: &LogSink) -> Outcome {
+        self.power(job, log, "terminating", "terminated").await
+    }
+
+    async fn restart(&self, job: &Job, log: &LogSink) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
         }
-        Action::Deploy | Action::Command => match params {
-            Params::Deploy(p) => {
-                let (protocol, version) = (&p.name, &p.version);
-                log.info(format!("simulate: deploying {protocol} {version} to {name}"));
-                step().await;
-                log.info(format!("simulate: wrote /etc/hangar/protocols/{protocol}.json"));
-                let deployed = Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}));
-                crate::secrets::simulated(job, log, deployed)
-            }
-            Params::Command(p) => {
-                let line = std::iter::once(p.command.as_str()).chain(p.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
-                log.info(format!("simulate: running `{line}` on {name}"));
-                step().await;
-                Outcome::succeeded().with_result(json!({"exitCode": 0, "stdout": format!("simulated: {line}"), "stderr": ""}))
-            }
-            Params::Lifecycle | Params::AuthorizeKeys => Outcome::failed(format!("internal: {} without its params", job.action)),
-        },
+        let name = &job.machine.name;
+        log.info(format!("simulate: stopping {name}"));
+        self.step().await;
+        log.info(format!("simulate: starting {name}"));
+        self.step().await;
+        log.info(format!("simulate: {name} is running"));
+        Outcome::succeeded()
+    }
+
+    async fn authorize_keys(&self, job: &Job, log: &LogSink) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
+        }
+        log.info(format!("simulate: authorizing SSH keys on {}", job.machine.name));
+        self.step().await;
+        Outcome::succeeded().with_result(authorize(job, log))
+    }
+
+    async fn deploy(&self, job: &Job, p: &DeployParams, log: &LogSink) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
+        }
+        let (protocol, version) = (&p.name, &p.version);
+        log.info(format!("simulate: deploying {protocol} {version} to {}", job.machine.name));
+        self.step().await;
+        log.info(format!("simulate: wrote /etc/hangar/protocols/{protocol}.json"));
+        let deployed = Outcome::succeeded().with_result(json!({"protocol": protocol, "version": version, "status": "deployed"}));
+        crate::secrets::simulated(job, log, deployed)
+    }
+
+    async fn command(&self, job: &Job, p: &CommandParams, log: &LogSink) -> Outcome {
+        if let Some(failed) = self.failing(job, log).await {
+            return failed;
+        }
+        let line = std::iter::once(p.command.as_str()).chain(p.args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
+        log.info(format!("simulate: running `{line}` on {}", job.machine.name));
+        self.step().await;
+        Outcome::succeeded().with_result(json!({"exitCode": 0, "stdout": format!("simulated: {line}"), "stderr": ""}))
     }
 }
 

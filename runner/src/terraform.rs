@@ -1,10 +1,20 @@
-//! Terraform mode: one working directory per machine, `<workdir>/machines/<machineId>/`:
-//! - `module/`: a copy of RUNNER_MODULES_DIR made on create (the whole directory, so that a
-//!   module may use files of its siblings, e.g. `${path.module}/../agent/...`);
-//! - `main.tf.json`: the root module, which calls `module/<provider>` with the contract
-//!   variables and passes its outputs `ip_address` and `instance_id` through;
-//! - `terraform.tfvars.json`: the contract variables (mode 0600: it holds the agent token);
-//! - `terraform.tfstate`: the state (local backend), which survives restarts of the runner.
+//! Terraform mode: the state of each machine lives in Postgres (the `pg` backend, one
+//! workspace per machine, named by its id); `<workdir>/machines/<machineId>/` is a cache
+//! that any job rebuilds when it is missing, so any runner can run any job:
+//! - `module/`: a copy of RUNNER_MODULES_DIR (the whole directory, so that a module may use
+//!   files of its siblings, e.g. `${path.module}/../agent/...`);
+//! - `main.tf.json`: the root module: the `pg` backend, and a call of `module/<provider>`
+//!   with the contract variables, passing its outputs `ip_address` and `instance_id` through;
+//! - `terraform.tfvars.json`: the contract variables (mode 0600: it holds the agent token).
+//!
+//! The backend's connection string and schema reach Terraform in its environment
+//! (PG_CONN_STR, PG_SCHEMA_NAME: never on a command line); `terraform workspace select
+//! -or-create` picks the machine's workspace, and every later command names it again
+//! (TF_WORKSPACE). The backend has one lock for creating any workspace, so machines made at
+//! once contend for it: such failures are retried (`step_contended`).
+//! Its lock is a Postgres advisory lock held by Terraform's connection: an apply waits up
+//! to [`LOCK_TIMEOUT`] for one still in flight (a Terraform orphaned by a runner that was
+//! killed finishes its apply first), and the lock of a killed Terraform goes with it.
 //!
 //! Before any Terraform runs, a create's provider:image must be in ALLOWED_IMAGES and every
 //! job's `machine.configuration.ports` must be valid (it becomes the `ports` variable, the
@@ -19,6 +29,27 @@ use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use tokio::process::Command;
+
+/// How long an apply or destroy waits for the state lock.
+pub const LOCK_TIMEOUT: &str = "300s";
+
+/// Failures of the `pg` backend that are contention and pass: its single lock for creating
+/// any workspace (`workspace select -or-create` of two machines at once), and two first
+/// `init`s creating its table at once (seen with Terraform 1.11).
+const CONTENDED: [&str; 2] = ["Already locked for workspace creation", "duplicate key value violates unique constraint"];
+const CONTENDED_ATTEMPTS: u32 = 40;
+
+/// A few random bits for a retry's jitter.
+fn rand_jitter() -> u64 {
+    uuid::Uuid::new_v4().as_u128() as u64
+}
+
+/// Where the state lives: the `pg` backend's connection string and schema.
+#[derive(Clone)]
+pub struct State {
+    pub conn_str: String,
+    pub schema: String,
+}
 
 /// The variables every module takes (API.md §5, terraform/*/variables.tf).
 pub const CONTRACT: [&str; 13] = [
@@ -42,6 +73,7 @@ pub struct Terraform {
     pub modules_dir: PathBuf,
     pub workdir: PathBuf,
     pub allowed_images: ImageAllowlist,
+    state: State,
     /// The runner's own public key (`runner_ssh_public_key`; ssh.rs), "" when unknown.
     runner_key: Option<String>,
     /// `terraform init` of several machines at once could race on the shared plugin cache
@@ -115,7 +147,8 @@ pub fn root_module(provider: &str) -> Value {
         call.insert(v.into(), json!(format!("${{var.{v}}}")));
     }
     json!({
-        "//": "Written by hangar-runner: calls the module copied to ./module with the contract variables.",
+        "//": "Written by hangar-runner: the pg backend (configured from the environment), and the module copied to ./module called with the contract variables.",
+        "terraform": {"backend": {"pg": {}}},
         "variable": variables,
         "module": {"machine": call},
         "output": {
@@ -158,18 +191,13 @@ fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     std::fs::rename(tmp, path)
 }
 
-/// The machine's `terraform.tfvars.json` as last written, if any.
-fn previous_tfvars(dir: &Path) -> Option<Value> {
-    std::fs::read(dir.join("terraform.tfvars.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
-}
-
 fn valid_provider(p: &str) -> bool {
     (1..=32).contains(&p.len()) && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 impl Terraform {
-    pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf, allowed_images: ImageAllowlist) -> Terraform {
-        Terraform { bin, modules_dir, workdir, allowed_images, runner_key: None, init_lock: tokio::sync::Mutex::new(()) }
+    pub fn new(bin: PathBuf, modules_dir: PathBuf, workdir: PathBuf, allowed_images: ImageAllowlist, state: State) -> Terraform {
+        Terraform { bin, modules_dir, workdir, allowed_images, state, runner_key: None, init_lock: tokio::sync::Mutex::new(()) }
     }
 
     /// Installs `key` (the runner's own public key) on every machine it creates.
@@ -178,9 +206,18 @@ impl Terraform {
         self
     }
 
-    async fn init(&self, dir: &Path, log: &LogSink) -> Result<(), String> {
-        let _one_at_a_time = self.init_lock.lock().await;
-        self.step(dir, &["init", "-input=false", "-no-color"], log).await
+    /// Rebuilds the cache directory when it is missing, `terraform init`, then selects the
+    /// machine's workspace (made on first use). Every later command names the workspace
+    /// again (TF_WORKSPACE), so none can ever run on another machine's state.
+    async fn init(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<(), String> {
+        if !dir.join("main.tf.json").exists() {
+            self.prepare(job, dir, log).await?;
+        }
+        {
+            let _one_at_a_time = self.init_lock.lock().await;
+            self.step_contended(dir, &["init", "-input=false", "-no-color"], log).await?;
+        }
+        self.step_contended(dir, &["workspace", "select", "-or-create=true", "-no-color", &job.machine.id], log).await
     }
 
     pub fn machine_dir(&self, machine_id: &str) -> PathBuf {
@@ -206,22 +243,18 @@ impl Terraform {
         match job.action {
             Action::Create => {
                 self.allowed_images.check(&job.machine.provider, &job.machine.image)?;
-                self.prepare(job, &dir, log).await?;
                 self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
             Action::Start => {
-                self.existing(job, &dir)?;
                 self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
             }
             Action::Stop => {
-                self.existing(job, &dir)?;
                 self.apply(job, &dir, "stopped", &ports, log).await?;
                 Ok(Outcome::succeeded())
             }
             Action::Restart => {
-                self.existing(job, &dir)?;
                 self.apply(job, &dir, "stopped", &ports, log).await?;
                 self.apply(job, &dir, "running", &ports, log).await?;
                 Ok(Outcome::succeeded().with_outputs(self.outputs(&dir).await?))
@@ -232,15 +265,7 @@ impl Terraform {
         }
     }
 
-    fn existing(&self, job: &Job, dir: &Path) -> Result<(), String> {
-        if dir.join("main.tf.json").exists() {
-            Ok(())
-        } else {
-            Err(format!("no Terraform working directory for machine {} on this runner (was it created here?)", job.machine.id))
-        }
-    }
-
-    /// Copies the modules and writes the root module (create).
+    /// Copies the modules and writes the root module (the cache of a machine).
     async fn prepare(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<(), String> {
         let provider = job.machine.provider.as_str();
         if !valid_provider(provider) {
@@ -269,11 +294,10 @@ impl Terraform {
         .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))
     }
 
-    /// Writes `terraform.tfvars.json`. The agent token comes with the create job only; later
-    /// jobs keep the one written then.
+    /// Writes `terraform.tfvars.json`. The agent token comes with the create job only;
+    /// later jobs pass "" (every module ignores changes of what cloud-init was given).
     fn write_tfvars(&self, job: &Job, dir: &Path, power_state: &str, ports: &[u16]) -> Result<(), String> {
         let path = dir.join("terraform.tfvars.json");
-        let kept_token = previous_tfvars(dir).and_then(|p| p.get("agent_token").and_then(Value::as_str).map(str::to_string));
         let m = &job.machine;
         let vars = json!({
             "machine_id": m.id,
@@ -285,7 +309,7 @@ impl Terraform {
             "image": m.image,
             "ssh_authorized_keys": m.ssh_authorized_keys,
             "runner_ssh_public_key": self.runner_key.clone().unwrap_or_default(),
-            "agent_token": job.agent_token.clone().or(kept_token).unwrap_or_default(),
+            "agent_token": job.agent_token.clone().unwrap_or_default(),
             "functions_url": functions_url(&job.callback_url),
             "power_state": power_state,
             "ports": ports,
@@ -300,7 +324,18 @@ impl Terraform {
             .env("TF_IN_AUTOMATION", "1")
             .env("TF_INPUT", "0")
             .env("CHECKPOINT_DISABLE", "1")
-            .env_remove("RUNNER_SECRET");
+            .env("PG_CONN_STR", &self.state.conn_str)
+            .env("PG_SCHEMA_NAME", &self.state.schema)
+            .env_remove("TF_WORKSPACE")
+            .env_remove("RUNNER_SECRET")
+            .env_remove("RUNNER_STATE_DATABASE_URL");
+        // init and workspace select run without it (they fail for a workspace not made yet);
+        // everything after names the machine's workspace (its directory is named by its id),
+        // so a failed select can never leave a command on the `default` workspace.
+        if !matches!(args.first(), Some(&"init" | &"workspace")) {
+            let workspace = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            cmd.env("TF_WORKSPACE", workspace);
+        }
         if std::env::var_os("TF_PLUGIN_CACHE_DIR").is_none() {
             let cache = self.workdir.join("plugin-cache");
             if std::fs::create_dir_all(&cache).is_ok() {
@@ -311,6 +346,24 @@ impl Terraform {
     }
 
     /// Runs one terraform command, its output streamed to `log`.
+    /// `step`, again (up to [`CONTENDED_ATTEMPTS`] times, a jittered 0.2 to 1 s apart) while
+    /// it fails for contention in the `pg` backend that does not last: its one lock for
+    /// creating any workspace, and the race of two first `init`s creating its table.
+    async fn step_contended(&self, dir: &Path, args: &[&str], log: &LogSink) -> Result<(), String> {
+        let mut attempt = 1;
+        loop {
+            match self.step(dir, args, log).await {
+                Err(e) if attempt < CONTENDED_ATTEMPTS && CONTENDED.iter().any(|c| e.contains(c)) => {
+                    attempt += 1;
+                    let wait = 200 + (rand_jitter() % 800);
+                    log.info(format!("terraform {}: the state backend is busy; again in {wait} ms", args[0]));
+                    tokio::time::sleep(std::time::Duration::from_millis(wait)).await;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
     async fn step(&self, dir: &Path, args: &[&str], log: &LogSink) -> Result<(), String> {
         let verb = args[0];
         log.info(format!("terraform {}", args.join(" ")));
@@ -347,7 +400,10 @@ impl Terraform {
         if finished.code == Some(0) {
             return Ok(());
         }
-        let why: Vec<String> = if !errors.is_empty() {
+        let contended = stderr.iter().chain(errors.iter()).find(|l| CONTENDED.iter().any(|c| l.contains(c))).cloned();
+        let why: Vec<String> = if let Some(line) = contended {
+            vec![line]
+        } else if !errors.is_empty() {
             errors.iter().rev().take(3).rev().cloned().collect()
         } else if !stderr.is_empty() {
             let stderr: Vec<String> = stderr.into();
@@ -360,9 +416,10 @@ impl Terraform {
     }
 
     async fn apply(&self, job: &Job, dir: &Path, power_state: &str, ports: &[u16], log: &LogSink) -> Result<(), String> {
+        self.init(job, dir, log).await?;
         self.write_tfvars(job, dir, power_state, ports)?;
-        self.init(dir, log).await?;
-        self.step(dir, &["apply", "-auto-approve", "-input=false", "-json"], log).await
+        let lock = format!("-lock-timeout={LOCK_TIMEOUT}");
+        self.step(dir, &["apply", "-auto-approve", "-input=false", "-json", &lock], log).await
     }
 
     async fn outputs(&self, dir: &Path) -> Result<Outputs, String> {
@@ -376,38 +433,21 @@ impl Terraform {
         parse_outputs(&f.stdout.text())
     }
 
+    /// `terraform destroy` of the machine's workspace (an empty one, if nothing was ever
+    /// applied: nothing to destroy), then the cache directory goes.
     async fn terminate(&self, job: &Job, dir: &Path, log: &LogSink) -> Result<Outcome, String> {
-        if !dir.join("main.tf.json").exists() {
-            return match &job.machine.provider_instance_id {
-                None => {
-                    log.info(format!("terraform: nothing was provisioned for {}; nothing to destroy", job.machine.id));
-                    Ok(Outcome::succeeded())
-                }
-                Some(id) => Err(format!(
-                    "no Terraform working directory for machine {} on this runner; its instance {id} must be removed by hand",
-                    job.machine.id
-                )),
-            };
-        }
-        // A configuration that became invalid must not keep a machine alive: destroy with
-        // the ports of the last apply.
+        // A configuration that became invalid must not keep a machine alive: destroy
+        // without the openings (they go with the machine anyway).
         let ports = job.machine.ports().unwrap_or_else(|e| {
-            log.warn(format!("terraform: {e}; destroying with the ports of the last apply"));
-            previous_tfvars(dir)
-                .and_then(|p| serde_json::from_value::<Vec<u16>>(p.get("ports")?.clone()).ok())
-                .unwrap_or_default()
+            log.warn(format!("terraform: {e}; destroying without the ports"));
+            Vec::new()
         });
+        self.init(job, dir, log).await?;
         self.write_tfvars(job, dir, "stopped", &ports)?;
-        self.init(dir, log).await?;
-        self.step(dir, &["destroy", "-auto-approve", "-input=false", "-json"], log).await?;
-        // Keep the (now empty) state and the module for an operator, without the providers.
-        let archive = self.workdir.join("terminated").join(format!("{}-{}", job.machine.id, chrono::Utc::now().timestamp()));
-        let moved = std::fs::create_dir_all(self.workdir.join("terminated")).and_then(|_| {
-            let _ = std::fs::remove_dir_all(dir.join(".terraform"));
-            std::fs::rename(dir, &archive)
-        });
-        if let Err(e) = moved {
-            log.warn(format!("terraform: could not move {} aside: {e}", dir.display()));
+        let lock = format!("-lock-timeout={LOCK_TIMEOUT}");
+        self.step(dir, &["destroy", "-auto-approve", "-input=false", "-json", &lock], log).await?;
+        if let Err(e) = std::fs::remove_dir_all(dir) {
+            log.warn(format!("terraform: could not remove {}: {e}", dir.display()));
         }
         Ok(Outcome::succeeded())
     }
@@ -470,6 +510,7 @@ mod tests {
     fn root_module_calls_the_copied_module() {
         let root = root_module("aws");
         assert_eq!(root["module"]["machine"]["source"], "./module/aws");
+        assert_eq!(root["terraform"], json!({"backend": {"pg": {}}}));
         assert_eq!(root["module"]["machine"]["power_state"], "${var.power_state}");
         assert_eq!(root["variable"].as_object().unwrap().len(), CONTRACT.len());
         assert_eq!(root["variable"]["agent_token"]["sensitive"], true);

@@ -53,8 +53,9 @@ fn setup() -> Setup {
 
 async fn tf_runner(s: &Setup, runner_key: Option<&str>) -> hangar_runner::Runner {
     runner(&s.work, |c| {
-        c.simulate = None;
-        c.terraform_bin = Some(s.tf.clone());
+        c.mode = hangar_runner::Mode::Terraform;
+        c.terraform_bin = s.tf.clone();
+        c.state_database_url = Some("postgres://stand-in@127.0.0.1:1/state".into());
         c.modules_dir = s.modules.clone();
         c.ssh_bin = s.ssh.clone();
         c.ssh_public_key = runner_key.map(str::to_string);

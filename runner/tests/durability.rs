@@ -2,7 +2,6 @@
 mod common;
 
 use common::*;
-use hangar_runner::pool::RESTARTED;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,33 +20,23 @@ async fn wait_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
 }
 
 #[tokio::test]
-async fn a_journal_entry_left_by_a_dead_runner_is_reported_failed() {
+async fn a_job_body_left_by_an_older_runner_is_removed_and_left_to_the_reaper() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start().await;
     let job = job("create", machine(&new_id(), "orphan"), &rx.url);
     std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
     std::fs::write(dir.path().join(format!("jobs/{}.json", id(&job))), serde_json::to_vec(&job).unwrap()).unwrap();
-    // An entry nobody can report on is set aside, not lost.
     std::fs::write(dir.path().join("jobs/garbage.json"), b"{\"jobId\":\"garbage\"}").unwrap();
 
     let runner = runner(dir.path(), |_| {}).await;
-    let f = rx.wait_final(&id(&job), 10).await.body;
-    assert_report_shape(&f);
-    assert_eq!(f["status"], "failed");
-    assert_eq!(f["error"], RESTARTED);
-    assert!(f.get("outputs").is_none());
-    assert_eq!(rx.calls(&id(&job)).len(), 1, "only the final report: the job did not run");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(files_in(&dir.path().join("jobs")).is_empty(), "a job body (it may hold secrets) is not kept");
+    assert!(rx.claims(&id(&job)).is_empty() && rx.calls(&id(&job)).is_empty(), "not reported: its lease runs out instead");
 
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(files_in(&dir.path().join("jobs")), vec!["corrupt".to_string()]);
-    assert_eq!(files_in(&dir.path().join("jobs/corrupt")), vec!["garbage.json".to_string()]);
-    assert!(dir.path().join("done").join(id(&job)).exists());
-
-    // The Worker re-sending it does not run it.
+    // The Worker re-sending it (after the reaper re-queued it) runs it.
     let (status, body) = deliver(&runner, &job).await;
-    assert_eq!((status, &body["data"]["duplicate"]), (202, &json!(true)));
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(rx.calls(&id(&job)).len(), 1);
+    assert_eq!((status, &body["data"]["duplicate"]), (202, &json!(false)));
+    assert_eq!(rx.wait_final(&id(&job), 10).await.body["status"], "succeeded");
     runner.stop().await;
 }
 
@@ -65,7 +54,6 @@ async fn an_undelivered_final_report_is_kept_and_sent_again() {
     let before = rx.attempts();
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert!(rx.attempts() > before, "still trying");
-    assert!(dir.path().join(format!("jobs/{}.json", id(&job))).exists(), "journal kept while undelivered");
 
     rx.set_down(false);
     let f = rx.wait_final(&id(&job), 10).await.body;
@@ -74,7 +62,6 @@ async fn an_undelivered_final_report_is_kept_and_sent_again() {
     // The lines that could not be sent while it was down come with the final report.
     assert!(f["logs"].as_array().unwrap().iter().any(|l| l["message"].as_str().unwrap().starts_with("simulate: provisioning")));
     wait_until(5, "the journal to be cleaned", || !saved.exists()).await;
-    assert!(!dir.path().join(format!("jobs/{}.json", id(&job))).exists());
     assert_eq!(rx.finals(&id(&job)).len(), 1);
     runner.stop().await;
 }
@@ -119,13 +106,12 @@ async fn a_final_report_refused_for_good_is_set_aside() {
     let copy: Value = serde_json::from_slice(&std::fs::read(&rejected).unwrap()).unwrap();
     assert_eq!(copy["body"]["status"], "succeeded");
     assert!(copy["refusal"].as_str().unwrap().starts_with("404"));
-    assert!(!dir.path().join(format!("jobs/{}.json", id(&job))).exists());
-    assert!(dir.path().join("done").join(id(&job)).exists());
+    assert!(files_in(&dir.path().join("jobs")).is_empty());
     runner.stop().await;
 }
 
 #[tokio::test]
-async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
+async fn shutdown_leaves_queued_jobs_unclaimed_and_lets_running_ones_finish() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start().await;
     let runner = runner(dir.path(), |c| {
@@ -141,8 +127,8 @@ async fn shutdown_fails_queued_jobs_and_lets_running_ones_finish() {
     let addr = runner.addr;
     assert!(runner.stop().await, "stopped within the grace period");
     assert_eq!(rx.finals(&id(&running))[0].body["status"], "succeeded");
-    let q = &rx.finals(&id(&queued))[0].body;
-    assert_eq!((q["status"].as_str(), q["error"].as_str()), (Some("failed"), Some(hangar_runner::pool::SHUT_DOWN)));
+    // Never claimed, so nothing to report: the reaper hands it to a runner again.
+    assert!(rx.claims(&id(&queued)).is_empty() && rx.calls(&id(&queued)).is_empty());
     assert!(client().get(format!("http://{addr}/health")).send().await.is_err(), "no longer listening");
     assert!(files_in(&dir.path().join("jobs")).is_empty());
 }
@@ -159,7 +145,7 @@ async fn post_signed(port: u16, job: &Value) -> u16 {
 }
 
 #[tokio::test]
-async fn a_runner_killed_mid_job_reports_the_job_failed_when_it_comes_back() {
+async fn a_runner_killed_mid_job_leaves_it_to_its_lease() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start().await;
     let port = free_port();
@@ -170,12 +156,18 @@ async fn a_runner_killed_mid_job_reports_the_job_failed_when_it_comes_back() {
     rx.wait_for(&id(&job), 10, |b| b["status"] == "running").await;
     child.kill().unwrap(); // SIGKILL: no chance to clean up
     child.wait().unwrap();
-    assert!(dir.path().join(format!("jobs/{}.json", id(&job))).exists());
 
+    // Back on the same directory: nothing to report (no failure made up), nothing kept.
     let port = free_port();
     let mut child = binary(dir.path(), port, 20).stdout(Stdio::null()).spawn().unwrap();
+    wait_healthy(port).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(rx.finals(&id(&job)).is_empty(), "{:?}", rx.finals(&id(&job)));
+    assert_eq!(rx.claims(&id(&job)).len(), 1);
+    // Given out again (the reaper), it is claimed anew and runs to the end.
+    assert_eq!(post_signed(port, &job).await, 202);
     let f = rx.wait_final(&id(&job), 20).await.body;
-    assert_eq!((f["status"].as_str(), f["error"].as_str()), (Some("failed"), Some(RESTARTED)));
+    assert_eq!((f["status"].as_str(), f["fence"].as_u64()), (Some("succeeded"), Some(2)));
     child.kill().unwrap();
     child.wait().unwrap();
 }
@@ -222,7 +214,10 @@ fn help_documents_every_setting() {
         "TERRAFORM_BIN",
         "RUNNER_MODULES_DIR",
         "RUNNER_CONCURRENCY",
-        "RUNNER_SIMULATE",
+        "RUNNER_MODE",
+        "RUNNER_ID",
+        "RUNNER_STATE_DATABASE_URL",
+        "RUNNER_STATE_SCHEMA",
         "RUNNER_SIM_DELAY_MS",
         "SSH_BIN",
         "RUNNER_SSH_KEY",
@@ -233,7 +228,8 @@ fn help_documents_every_setting() {
         "record-metrics",
         "hangar-webhook",
         "hangar-callback",
-        "machine was terminated",
+        "job_lease_seconds",
+        "busy",
         "simulate",
         "terraform",
         "Hangar-Signature",
@@ -242,4 +238,8 @@ fn help_documents_every_setting() {
     }
     let missing = Command::new(env!("CARGO_BIN_EXE_hangar-runner")).env_clear().output().unwrap();
     assert!(!missing.status.success(), "RUNNER_SECRET is required");
+    // No mode, no runner: it never falls back to simulating.
+    let no_mode = Command::new(env!("CARGO_BIN_EXE_hangar-runner")).env_clear().env("RUNNER_SECRET", SECRET).output().unwrap();
+    assert!(!no_mode.status.success());
+    assert!(String::from_utf8_lossy(&no_mode.stderr).contains("--mode"), "{}", String::from_utf8_lossy(&no_mode.stderr));
 }

@@ -25,6 +25,7 @@ case "$*" in *secrets.env*) echo "ssh-order: secrets" >> "$rec/order" ;; esac
 const TF_STAND_IN: &str = r#"#!/bin/sh
 case "$1" in
   init) echo "Terraform has been successfully initialized!" ;;
+  workspace) echo "Switched to the machine's workspace." ;;
   apply) printf '{"@level":"info","@message":"Apply complete!","@module":"terraform.ui","@timestamp":"2026-11-22T10:00:00.000000Z","type":"change_summary"}\n'; echo '{"version":4}' > terraform.tfstate ;;
   output) printf '{"ip_address":{"value":"203.0.113.7"},"instance_id":{"value":"i-0abc"}}\n' ;;
   *) exit 2 ;;
@@ -71,8 +72,9 @@ async fn terraform_mode_writes_the_file_after_create_and_before_each_deploy() {
     std::fs::write(modules.join("aws/main.tf"), "# aws\n").unwrap();
     let rx = Receiver::start().await;
     let runner = runner(&dir.path().join("work"), |c| {
-        c.simulate = None;
-        c.terraform_bin = Some(tf.clone());
+        c.mode = hangar_runner::Mode::Terraform;
+        c.terraform_bin = tf.clone();
+        c.state_database_url = Some("postgres://stand-in@127.0.0.1:1/state".into());
         c.modules_dir = modules.clone();
         c.ssh_bin = ssh.clone();
         c.ssh_key = Some(dir.path().join("id_ed25519"));

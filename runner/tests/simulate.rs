@@ -21,8 +21,13 @@ async fn create_reports_running_logs_and_outputs() {
     assert_eq!(body["data"], json!({"jobId": id, "duplicate": false}));
 
     let last = rx.wait_final(id, 10).await;
+    let claims = rx.claims(id);
+    assert_eq!(claims.len(), 1);
+    let runner_id = health(&runner).await["runnerId"].as_str().unwrap().to_string();
+    assert_eq!(claims[0].body, json!({"jobId": id, "status": "claimed", "runnerId": runner_id}), "claimed first");
     let calls = rx.calls(id);
-    assert_eq!(calls[0].body, json!({"jobId": id, "status": "running"}), "the first report is a bare running");
+    assert!(claims[0].at <= calls[0].at);
+    assert_eq!(calls[0].body, json!({"jobId": id, "status": "running", "fence": 1}), "the first report is a bare running");
     assert_eq!(calls.last().unwrap().body, last.body, "the final report is the last one");
     for c in &calls {
         assert_report_shape(&c.body);
@@ -42,10 +47,9 @@ async fn create_reports_running_logs_and_outputs() {
     assert!(messages.iter().any(|m| m == &format!("simulate: instance {instance} created")), "{messages:?}");
     assert!(messages.iter().any(|m| m.contains(ip)));
 
-    // Delivered: the journal entry is gone, the job is remembered as done.
+    // Delivered: nothing is kept (the database knows the job is done).
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(files_in(&dir.path().join("jobs")), Vec::<String>::new());
-    assert_eq!(files_in(&dir.path().join("done")), vec![id.to_string()]);
     assert!(runner.stop().await);
 }
 
@@ -156,14 +160,19 @@ async fn a_job_delivered_again_runs_once() {
     assert_eq!(dups, 1, "{a:?} {b:?}");
 
     rx.wait_final(&id, 10).await;
-    // And once more after it finished.
+    // And once more after it finished (here, or on any runner): the claim refuses it.
     job["attempt"] = json!(3);
-    let (status, body) = deliver(&runner, &job).await;
-    assert_eq!((status, &body["data"]["duplicate"]), (202, &json!(true)));
+    let (status, _) = deliver(&runner, &job).await;
+    assert_eq!(status, 202);
+    let other_dir = tempfile::tempdir().unwrap();
+    let other = common::runner(other_dir.path(), |_| {}).await;
+    assert_eq!(deliver(&other, &job).await.0, 202);
     tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(rx.claims(&id).len(), 3, "each delivery asked");
     assert_eq!(rx.finals(&id).len(), 1);
-    let bare_running = rx.calls(&id).iter().filter(|c| c.body == json!({"jobId": id, "status": "running"})).count();
+    let bare_running = rx.calls(&id).iter().filter(|c| c.body == json!({"jobId": id, "status": "running", "fence": 1})).count();
     assert_eq!(bare_running, 1, "ran once");
+    other.stop().await;
     runner.stop().await;
 }
 
@@ -320,45 +329,64 @@ async fn jobs_of_one_machine_run_one_after_the_other() {
 }
 
 #[tokio::test]
-async fn a_terminated_machine_is_never_brought_back() {
+async fn a_job_the_claim_refuses_is_not_run() {
     let dir = tempfile::tempdir().unwrap();
     let rx = Receiver::start().await;
     let runner = runner(dir.path(), |_| {}).await;
     let m = machine(&new_id(), "gone");
     let id = |j: &Value| j["jobId"].as_str().unwrap().to_string();
-
-    let terminate = job("terminate", m.clone(), &rx.url);
-    assert_eq!(deliver(&runner, &terminate).await.0, 202);
-    assert_eq!(rx.wait_final(&id(&terminate), 10).await.body["status"], "succeeded");
-    assert!(dir.path().join("gone").join(m["id"].as_str().unwrap()).exists());
-
-    // A create (or start) the Worker handed over before the delete, arriving late.
+    // What the database answers for a machine whose terminate succeeded, and for a job
+    // another runner holds (hangar_job_claim); the runner runs neither and reports nothing.
     let create = job("create", m.clone(), &rx.url);
     let start = job("start", m.clone(), &rx.url);
-    let again = job("terminate", m.clone(), &rx.url);
-    for j in [&create, &start, &again] {
+    rx.refuse_claim(&id(&create), "terminated");
+    rx.refuse_claim(&id(&start), "leased");
+    let other = job("create", machine(&new_id(), "other"), &rx.url);
+    for j in [&create, &start, &other] {
         assert_eq!(deliver(&runner, j).await.0, 202);
     }
+    assert_eq!(rx.wait_final(&id(&other), 10).await.body["status"], "succeeded", "other machines are not affected");
+    tokio::time::sleep(Duration::from_millis(200)).await;
     for j in [&create, &start] {
-        let f = rx.wait_final(&id(j), 10).await.body;
-        assert_report_shape(&f);
-        assert_eq!((f["status"].as_str(), f["error"].as_str()), (Some("failed"), Some("machine was terminated")), "{f}");
-        assert!(f.get("outputs").is_none());
-        assert_eq!(rx.calls(&id(j)).len(), 1, "not run: no running report");
+        assert_eq!(rx.claims(&id(j)).len(), 1);
+        assert!(rx.calls(&id(j)).is_empty(), "not run: no report at all");
     }
-    let f = rx.wait_final(&id(&again), 10).await.body;
-    assert_eq!(f["status"], "succeeded");
-    assert!(rx.messages(&id(&again))[0].contains("already terminated"));
-    assert!(runner.stop().await);
+    assert_eq!(health(&runner).await["queued"], 0);
+    runner.stop().await;
+}
 
-    // Kept in the journal: still so after a restart. Other machines are not affected.
-    let runner = common::runner(dir.path(), |_| {}).await;
-    let late = job("restart", m.clone(), &rx.url);
-    let other = job("create", machine(&new_id(), "other"), &rx.url);
-    assert_eq!(deliver(&runner, &late).await.0, 202);
-    assert_eq!(deliver(&runner, &other).await.0, 202);
-    assert_eq!(rx.wait_final(&id(&late), 10).await.body["error"], "machine was terminated");
-    assert_eq!(rx.wait_final(&id(&other), 10).await.body["status"], "succeeded");
+#[tokio::test]
+async fn a_busy_claim_is_asked_again_heartbeats_keep_it_and_a_lost_claim_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let runner = runner(dir.path(), |c| c.sim_delay_ms = 2500).await;
+    let id = |j: &Value| j["jobId"].as_str().unwrap().to_string();
+    // busy: an earlier job of the machine is not done yet; asked again until it is.
+    let stop = job("stop", machine(&new_id(), "waits"), &rx.url);
+    rx.refuse_claim(&id(&stop), "busy");
+    assert_eq!(deliver(&runner, &stop).await.0, 202);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(rx.claims(&id(&stop)).len() >= 2, "asked again");
+    assert!(rx.calls(&id(&stop)).is_empty());
+    rx.allow_claim(&id(&stop));
+    assert_eq!(rx.wait_final(&id(&stop), 10).await.body["status"], "succeeded");
+    // The claim's lease is 3 s: while the step sleeps 2.5 s without a line, heartbeats
+    // (empty running reports) go at least every second.
+    let bare = rx.calls(&id(&stop)).iter().filter(|c| c.body == json!({"jobId": id(&stop), "status": "running", "fence": 1})).count();
+    assert!(bare >= 3, "the first report and heartbeats: {:?}", rx.calls(&id(&stop)));
+
+    // Another runner took the job over: this one's reports are 409 and change nothing.
+    let lost = job("stop", machine(&new_id(), "lost"), &rx.url);
+    assert_eq!(deliver(&runner, &lost).await.0, 202);
+    rx.wait_for(&id(&lost), 5, |b| b["status"] == "running").await;
+    rx.take_over(&id(&lost));
+    let rejected = dir.path().join("rejected").join(format!("{}.json", id(&lost)));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !rejected.exists() {
+        assert!(Instant::now() < deadline, "the refused final report is kept for an operator");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(rx.finals(&id(&lost)).is_empty(), "its final report changed nothing");
     runner.stop().await;
 }
 
@@ -375,5 +403,28 @@ async fn a_failed_terminate_does_not_mark_the_machine() {
     let start = job("start", m, &rx.url);
     assert_eq!(deliver(&runner, &start).await.0, 202);
     assert_eq!(rx.wait_final(start["jobId"].as_str().unwrap(), 10).await.body["status"], "succeeded");
+    runner.stop().await;
+}
+
+#[tokio::test]
+async fn a_cancel_in_a_reports_answer_interrupts_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let rx = Receiver::start().await;
+    let runner = runner(dir.path(), |c| c.sim_delay_ms = 30_000).await;
+    let mut m = machine(&new_id(), "busy");
+    m["ipAddress"] = json!("192.0.2.10");
+    let mut command = job("command", m, &rx.url);
+    command["params"] = command_params("sleep", &["600"], 900);
+    let id = command["jobId"].as_str().unwrap().to_string();
+    assert_eq!(deliver(&runner, &command).await.0, 202);
+    rx.wait_for(&id, 5, |b| b["status"] == "running").await;
+    let asked = Instant::now();
+    rx.cancel(&id);
+    // The next heartbeat (a third of the 3 s lease) is answered `cancel: true`.
+    let f = rx.wait_final(&id, 10).await;
+    assert!(f.at.duration_since(asked) < Duration::from_secs(5), "interrupted, not run to its end");
+    assert_eq!((f.body["status"].as_str(), f.body["error"].as_str()), (Some("failed"), Some(hangar_runner::pool::INTERRUPTED)));
+    assert_report_shape(&f.body);
+    assert_eq!(health(&runner).await["running"], 0);
     runner.stop().await;
 }

@@ -1,5 +1,6 @@
-//! Terraform mode with a stand-in `terraform` (and `ssh`) written by the tests, plus a
-//! smoke test with the real Terraform when one is installed.
+//! Terraform mode with a stand-in `terraform` (and `ssh`) written by the tests. The real
+//! Terraform (with its `pg` backend on the stack's Postgres) runs in the e2e suite:
+//! tests/e2e/runner/real-terraform.test.mjs.
 mod common;
 
 use common::*;
@@ -7,6 +8,7 @@ use hangar_runner::terraform::CONTRACT;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
 
 /// The runner's own public key, which every machine gets (`runner_ssh_public_key`).
 const RUNNER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICXVaRhGv3TRk5safvYVwCoG1++iGTl/TukFbUNPNyRD runner@hangar";
@@ -16,6 +18,14 @@ const RUNNER_KEY: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAICXVaRhGv3TRk5safv
 const STAND_IN: &str = r#"#!/bin/sh
 rec="__REC__"
 echo "$(pwd) $*" >> "$rec/calls.log"
+# The state's place comes in the environment, never on the command line.
+[ "$PG_CONN_STR" = "postgres://stand-in@127.0.0.1:1/state" ] || { echo "stand-in: PG_CONN_STR=$PG_CONN_STR" >&2; exit 2; }
+[ "$PG_SCHEMA_NAME" = "terraform_state" ] || { echo "stand-in: PG_SCHEMA_NAME=$PG_SCHEMA_NAME" >&2; exit 2; }
+# init and workspace select without a workspace; every other command in the machine's.
+case "$1" in
+  init|workspace) [ -z "$TF_WORKSPACE" ] || { echo "stand-in: TF_WORKSPACE=$TF_WORKSPACE for $1" >&2; exit 2; } ;;
+  *) [ "$TF_WORKSPACE" = "$(basename "$(pwd)")" ] || { echo "stand-in: TF_WORKSPACE=$TF_WORKSPACE" >&2; exit 2; } ;;
+esac
 ts=2026-11-22T10:00:00.123456Z
 line() { printf '{"@level":"%s","@message":"%s","@module":"terraform.ui","@timestamp":"%s","type":"%s"}\n' "$1" "$2" "$ts" "$3"; }
 bad() { echo "stand-in: unexpected $*" >&2; exit 2; }
@@ -32,8 +42,12 @@ case "$1" in
     echo ""
     echo "Terraform has been successfully initialized!"
     ;;
+  workspace)
+    [ "$*" = "workspace select -or-create=true -no-color $(basename "$(pwd)")" ] || bad "$*"
+    echo "Switched to workspace \"$(basename "$(pwd)")\"."
+    ;;
   apply)
-    [ "$*" = "apply -auto-approve -input=false -json" ] || bad "$*"
+    [ "$*" = "apply -auto-approve -input=false -json -lock-timeout=300s" ] || bad "$*"
     record apply
     line info "Terraform 1.11.4" version
     if grep -q '"name": "fail-me"' terraform.tfvars.json; then
@@ -59,7 +73,7 @@ case "$1" in
     echo '{"version":4}' > terraform.tfstate
     ;;
   destroy)
-    [ "$*" = "destroy -auto-approve -input=false -json" ] || bad "$*"
+    [ "$*" = "destroy -auto-approve -input=false -json -lock-timeout=300s" ] || bad "$*"
     record destroy
     line info "aws_instance.this: Destroying... [id=i-0abc]" apply_start
     line info "Destroy complete! Resources: 1 destroyed." change_summary
@@ -71,6 +85,9 @@ case "$1" in
   *) bad "$*" ;;
 esac
 "#;
+
+/// What the stand-in expects as the state's connection string.
+const STATE_URL: &str = "postgres://stand-in@127.0.0.1:1/state";
 
 /// Plays the remote end of ssh (common::ssh_stand_in): records its arguments (and
 /// deploy's stdin), runs other commands locally.
@@ -108,8 +125,9 @@ fn setup() -> Setup {
 
 async fn tf_runner(s: &Setup) -> hangar_runner::Runner {
     runner(&s.work, |c| {
-        c.simulate = None;
-        c.terraform_bin = Some(s.tf.clone());
+        c.mode = hangar_runner::Mode::Terraform;
+        c.terraform_bin = s.tf.clone();
+        c.state_database_url = Some(STATE_URL.into());
         c.modules_dir = s.modules.clone();
         c.ssh_bin = s.ssh.clone();
         c.ssh_key = Some(s.dir.path().join("id_ed25519"));
@@ -169,7 +187,8 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
         c,
         vec![
             format!("{dir} init -input=false -no-color"),
-            format!("{dir} apply -auto-approve -input=false -json"),
+            format!("{dir} workspace select -or-create=true -no-color {machine_id}"),
+            format!("{dir} apply -auto-approve -input=false -json -lock-timeout=300s"),
             format!("{dir} output -json"),
         ]
     );
@@ -178,6 +197,7 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
     assert!(mdir.join("module/agent/cloud-init.yaml.tftpl").exists());
     let root: Value = serde_json::from_slice(&std::fs::read(mdir.join("main.tf.json")).unwrap()).unwrap();
     assert_eq!(root["module"]["machine"]["source"], "./module/aws");
+    assert_eq!(root["terraform"]["backend"], json!({"pg": {}}), "the state lives in Postgres");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(mdir.join("terraform.tfvars.json")).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600, "the tfvars hold the agent token");
@@ -199,7 +219,8 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
         })
     );
 
-    // stop: power_state stopped, the agent token kept, no outputs.
+    // stop: power_state stopped, no outputs; no agent token (only create has one, and the
+    // modules ignore changes of what cloud-init got).
     let stop = job("stop", m.clone(), &rx.url);
     assert!(stop.get("agentToken").is_none());
     assert_eq!(deliver(&runner, &stop).await.0, 202);
@@ -208,7 +229,7 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
     assert!(f.get("outputs").is_none());
     let vars = tfvars(&s.rec);
     assert_eq!(vars[1].1["power_state"], "stopped");
-    assert_eq!(vars[1].1["agent_token"], "agent-token-123");
+    assert_eq!(vars[1].1["agent_token"], "");
 
     // restart: stopped, then running, then the outputs.
     let restart = job("restart", m.clone(), &rx.url);
@@ -220,17 +241,25 @@ async fn lifecycle_runs_terraform_with_the_contract_variables() {
     let states: Vec<&str> = vars[2..].iter().map(|(_, v)| v["power_state"].as_str().unwrap()).collect();
     assert_eq!(states, ["stopped", "running"]);
 
-    // terminate: destroy, then the directory is moved aside.
+    // The directory is a cache: gone, the next job rebuilds it (the state is in Postgres).
+    std::fs::remove_dir_all(&mdir).unwrap();
+
+    // terminate: destroy, then the cache goes.
     let terminate = job("terminate", m.clone(), &rx.url);
     assert_eq!(deliver(&runner, &terminate).await.0, 202);
     let f = rx.wait_final(&id(&terminate), 20).await.body;
     assert_eq!(f["status"], "succeeded", "{f}");
-    assert!(calls(&s.rec).last().unwrap().ends_with("destroy -auto-approve -input=false -json"));
+    let c = calls(&s.rec);
+    assert_eq!(
+        c[c.len() - 3..],
+        [
+            format!("{dir} init -input=false -no-color"),
+            format!("{dir} workspace select -or-create=true -no-color {machine_id}"),
+            format!("{dir} destroy -auto-approve -input=false -json -lock-timeout=300s")
+        ]
+    );
     assert!(rx.messages(&id(&terminate)).contains(&"Destroy complete! Resources: 1 destroyed.".to_string()));
     assert!(!mdir.exists());
-    let archived = files_in(&s.work.join("terminated"));
-    assert_eq!(archived.len(), 1);
-    assert!(archived[0].starts_with(&machine_id));
     runner.stop().await;
 }
 
@@ -253,32 +282,29 @@ async fn a_failing_apply_fails_the_job_with_terraforms_error() {
 }
 
 #[tokio::test]
-async fn missing_modules_and_state_fail_clearly() {
+async fn a_missing_module_fails_clearly_and_any_runner_can_take_any_job() {
     let s = setup();
     let rx = Receiver::start().await;
     let runner = tf_runner(&s).await;
     let mut m = machine(&new_id(), "nowhere");
     m["provider"] = json!("gcp");
     let create = job("create", m.clone(), &rx.url);
-    let start = job("start", machine(&new_id(), "never-created"), &rx.url);
+    // Jobs of machines this runner never saw: their cache is built, their state is the
+    // Postgres workspace (a machine never provisioned: an empty one, nothing to destroy).
+    let start = job("start", machine(&new_id(), "created-elsewhere"), &rx.url);
     let never = job("terminate", machine(&new_id(), "never-provisioned"), &rx.url);
-    let mut lost = machine(&new_id(), "lost");
-    lost["providerInstanceId"] = json!("i-0lost");
-    let lost = job("terminate", lost, &rx.url);
-    for j in [&create, &start, &never, &lost] {
+    for j in [&create, &start, &never] {
         assert_eq!(deliver(&runner, j).await.0, 202);
     }
     let f = rx.wait_final(&id(&create), 20).await.body;
     assert_eq!(f["status"], "failed");
     assert!(f["error"].as_str().unwrap().starts_with("no Terraform module for provider gcp at "), "{f}");
     let f = rx.wait_final(&id(&start), 20).await.body;
-    assert_eq!(f["status"], "failed");
-    assert!(f["error"].as_str().unwrap().starts_with("no Terraform working directory"), "{f}");
-    assert_eq!(rx.wait_final(&id(&never), 20).await.body["status"], "succeeded", "nothing to destroy");
-    let f = rx.wait_final(&id(&lost), 20).await.body;
-    assert_eq!(f["status"], "failed");
-    assert!(f["error"].as_str().unwrap().contains("i-0lost"), "{f}");
-    assert!(calls(&s.rec).is_empty(), "terraform never ran");
+    assert_eq!(f["status"], "succeeded", "{f}");
+    assert_eq!(f["outputs"]["ipAddress"], "203.0.113.7");
+    assert_eq!(rx.wait_final(&id(&never), 20).await.body["status"], "succeeded");
+    let c = calls(&s.rec);
+    assert!(!c.iter().any(|l| l.contains(m["id"].as_str().unwrap())), "terraform never ran without its module");
     runner.stop().await;
 }
 
@@ -408,7 +434,7 @@ async fn declared_ports_reach_terraform() {
     let create = job("create", m.clone(), &rx.url);
     assert_eq!(deliver(&runner, &create).await.0, 202);
     assert_eq!(rx.wait_final(&id(&create), 20).await.body["status"], "succeeded");
-    // A configuration broken since: a terminate still destroys, with the last ports.
+    // A configuration broken since: a terminate still destroys (without the openings).
     m["configuration"] = json!({"ports": "all"});
     let terminate = job("terminate", m, &rx.url);
     assert_eq!(deliver(&runner, &terminate).await.0, 202);
@@ -417,7 +443,7 @@ async fn declared_ports_reach_terraform() {
     let vars = tfvars(&s.rec);
     assert_eq!(vars.len(), 2);
     assert_eq!(vars[0].1["ports"], json!([80, 443, 8545]));
-    assert_eq!(vars[1].1["ports"], json!([80, 443, 8545]));
+    assert_eq!(vars[1].1["ports"], json!([]));
     assert!(vars[1].0.ends_with("-destroy.json"));
     runner.stop().await;
 }
@@ -445,64 +471,5 @@ async fn paths_and_account_ids_never_reach_the_reports() {
             assert!(!text.contains(secret), "{secret} reached a report: {text}");
         }
     }
-    runner.stop().await;
-}
-
-/// The real Terraform, when installed, on a module that needs no provider download
-/// (`terraform_data` is built in): checks the generated root module, the tfvars types and
-/// the `../agent` sibling reference end to end.
-#[tokio::test]
-async fn real_terraform_smoke_test() {
-    let bin = std::env::var_os("TERRAFORM_BIN")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("terraform")).find(|f| f.is_file())));
-    let Some(bin) = bin else {
-        eprintln!("skipped: no terraform on PATH");
-        return;
-    };
-    let s = setup();
-    std::fs::create_dir_all(s.modules.join("local")).unwrap();
-    let vars: String = CONTRACT.iter().map(|v| format!("variable \"{v}\" {{}}\n")).collect();
-    std::fs::write(
-        s.modules.join("local/main.tf"),
-        format!(
-            r#"{vars}
-locals {{ init = templatefile("${{path.module}}/../agent/cloud-init.yaml.tftpl", {{ token = var.agent_token }}) }}
-resource "terraform_data" "this" {{
-  input = {{ name = var.name, cpu = var.cpu, power = var.power_state, init = local.init }}
-}}
-output "ip_address" {{ value = "198.51.100.${{var.memory_mb / 1024}}" }}
-output "instance_id" {{ value = "local-${{terraform_data.this.id}}" }}
-"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(s.modules.join("agent/cloud-init.yaml.tftpl"), "token: ${token}\n").unwrap();
-    let rx = Receiver::start().await;
-    let runner = runner(&s.work, |c| {
-        c.simulate = Some(false);
-        c.terraform_bin = Some(bin);
-        c.modules_dir = s.modules.clone();
-        c.allowed_images = hangar_runner::allowlist::ImageAllowlist::parse("local:ubuntu-22.04").unwrap();
-    })
-    .await;
-    let mut m = machine(&new_id(), "real");
-    m["provider"] = json!("local");
-    let create = job("create", m.clone(), &rx.url);
-    assert_eq!(deliver(&runner, &create).await.0, 202);
-    let f = rx.wait_final(&id(&create), 120).await.body;
-    assert_eq!(f["status"], "succeeded", "{f:#}\n{:#?}", rx.messages(&id(&create)));
-    assert_eq!(f["outputs"]["ipAddress"], "198.51.100.1");
-    assert!(f["outputs"]["providerInstanceId"].as_str().unwrap().starts_with("local-"));
-    assert!(rx.messages(&id(&create)).iter().any(|m| m.contains("Apply complete!")));
-
-    let stop = job("stop", m.clone(), &rx.url);
-    assert_eq!(deliver(&runner, &stop).await.0, 202);
-    assert_eq!(rx.wait_final(&id(&stop), 120).await.body["status"], "succeeded");
-    let terminate = job("terminate", m, &rx.url);
-    assert_eq!(deliver(&runner, &terminate).await.0, 202);
-    let f = rx.wait_final(&id(&terminate), 120).await.body;
-    assert_eq!(f["status"], "succeeded", "{f:#}");
-    assert!(rx.messages(&id(&terminate)).iter().any(|m| m.contains("Destroy complete!")));
     runner.stop().await;
 }

@@ -98,7 +98,11 @@ pub struct Config {
     pub session_ttl_secs: i64,
     pub refresh_ttl_days: i64,
     pub version: String,
-    pub runner_url: Option<String>,
+    /// `RUNNER_URL`: the runners, each optionally for one provider (empty: jobs wait).
+    pub runners: crate::domain::Runners,
+    /// `RUNNER_MODE`: the mode this stage's runners must be in (`terraform` in production);
+    /// `health` reports `degraded` when one says otherwise. Unset: any mode.
+    pub runner_mode: Option<String>,
     pub runner_secret: Option<Secret>,
     pub runner_max_attempts: i64,
     pub runner_retry_base_ms: i64,
@@ -203,7 +207,13 @@ impl Config {
             session_ttl_secs: number("SESSION_TTL_SECONDS", 3600)?.clamp(60, 7 * 24 * 3600),
             refresh_ttl_days: number("REFRESH_TTL_DAYS", 30)?.clamp(1, 365),
             version: get("HANGAR_VERSION").unwrap_or_else(|| env!("CARGO_PKG_VERSION").into()),
-            runner_url: get("RUNNER_URL"),
+            runners: crate::domain::Runners::parse(&get("RUNNER_URL").unwrap_or_default())
+                .ok_or(ApiError::Misconfigured { variable: "RUNNER_URL" })?,
+            runner_mode: match get("RUNNER_MODE").as_deref() {
+                None => None,
+                Some(m @ ("terraform" | "simulate")) => Some(m.to_string()),
+                Some(_) => return Err(ApiError::Misconfigured { variable: "RUNNER_MODE" }),
+            },
             runner_secret: get("RUNNER_SECRET").map(Secret),
             runner_max_attempts: number("RUNNER_MAX_ATTEMPTS", 5)?.max(1),
             runner_retry_base_ms: number("RUNNER_RETRY_BASE_MS", 10_000)?.max(1),

@@ -41,6 +41,8 @@ export const LOCAL = {
   DEFAULT_PROVIDER: () => "aws",
   // The stack runs the runner (simulate mode) beside the functions.
   RUNNER_URL: (c) => c.runnerUrl ?? "",
+  // The local runners simulate (tests start Terraform-mode runners of their own).
+  RUNNER_MODE: () => "simulate",
   RUNNER_SECRET: () => LOCAL_RUNNER_SECRET,
   RUNNER_MAX_ATTEMPTS: () => "5",
   // Tests wait for retries: a short first delay there.

@@ -23,7 +23,7 @@ import { startControl, startPostgrestProxy } from "./control.mjs";
 import { startFunctions } from "./functions.mjs";
 import * as pg from "./postgres.mjs";
 import { startPostrust } from "./postrust.mjs";
-import { runner as makeRunner } from "./runner.mjs";
+import { runners as makeRunners } from "./runner.mjs";
 import { plan, readEnvFile, runSuite } from "./suite.mjs";
 import { freePort, logger, reapStale } from "./util.mjs";
 
@@ -47,12 +47,16 @@ const port = async (name, fallback) => (DEV ? Number(process.env[name] || fallba
 // them (FUNCTIONS_URLS in stack.env). FUNCTIONS_URL is the first; the Workers' own
 // FUNCTIONS_URL (the runner's callbacks) too.
 const INSTANCES = DEV ? 1 : Math.max(1, Number(process.env.HANGAR_FUNCTIONS_INSTANCES) || availableParallelism());
+// HANGAR_RUNNERS runners (default 1), on consecutive ports from RUNNER_PORT in dev.
+const RUNNERS = Math.max(1, Math.min(16, Number(process.env.HANGAR_RUNNERS) || 1));
 const ports = {
   functions: await port("FUNCTIONS_PORT", 8787),
   moreFunctions: await Promise.all(Array.from({ length: INSTANCES - 1 }, () => freePort())),
   postgrest: await port("POSTGREST_PORT", 54321),
   postgres: await port("PGPORT", 54322),
-  runner: await port("RUNNER_PORT", 8790),
+  runners: DEV
+    ? Array.from({ length: RUNNERS }, (_, i) => Number(process.env.RUNNER_PORT || 8790) + i)
+    : await Promise.all(Array.from({ length: RUNNERS }, () => freePort())),
   postgrestProxy: await port("POSTGREST_PROXY_PORT", 54320),
   control: await port("STACK_CONTROL_PORT", 8786),
   console: await port("CONSOLE_PORT", 3000),
@@ -60,12 +64,12 @@ const ports = {
 
 const functionsUrl = `http://127.0.0.1:${ports.functions}`;
 const postgrestOrigin = `http://127.0.0.1:${ports.postgrest}`;
-const runnerUrl = `http://127.0.0.1:${ports.runner}/`;
+const runnerUrls = ports.runners.map((p) => `http://127.0.0.1:${p}/`);
 // In test mode the addresses are the stack's own: a FUNCTIONS_URL left in the
 // environment by a sourced dev stack.env must not leak in.
 const envForConfig = { ...process.env };
 if (!DEV) for (const k of ["FUNCTIONS_URL", "SUPABASE_URL", "POSTGREST_URL", "RUNNER_URL"]) delete envForConfig[k];
-const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl, consoleOrigin: `http://127.0.0.1:${ports.console}`, test: !DEV }, envForConfig);
+const { vars, privateKeyFile, publicKeyFile } = resolveConfig({ functionsUrl, postgrestOrigin, runnerUrl: runnerUrls.join(","), consoleOrigin: `http://127.0.0.1:${ports.console}`, test: !DEV }, envForConfig);
 // What the Workers use: the counting proxy in front of postrust (stack.env keeps the
 // direct URL for tests that talk to PostgREST themselves).
 const workerVars = { ...vars, POSTGREST_URL: vars.POSTGREST_URL.replace(postgrestOrigin, `http://127.0.0.1:${ports.postgrestProxy}`) };
@@ -76,7 +80,7 @@ const workerVars = { ...vars, POSTGREST_URL: vars.POSTGREST_URL.replace(postgres
 // from the 'exit' event: postrust and the runner get SIGTERM, pg_ctl stop runs to completion.
 const common = { root: ROOT, runDir, dev: DEV, say, since, sinks: [] };
 const postgres = pg.postgres({ ...common, localDir: LOCAL_DIR, port: ports.postgres });
-const runner = makeRunner({ ...common, port: ports.runner, secret: vars.RUNNER_SECRET });
+const runner = makeRunners({ ...common, ports: ports.runners, secret: vars.RUNNER_SECRET });
 let postrust, proxy, functions, testChild, consoleServer;
 let moreFunctions = [];
 let stopped = false;
@@ -121,7 +125,7 @@ async function startStack() {
   });
   proxy = await startPostgrestProxy({ port: ports.postgrestProxy, upstream: postgrestOrigin });
   await runner.start();
-  say(`runner on ${ports.runner} (simulate) at ${since()}`);
+  say(`${RUNNERS} runner(s) on ${ports.runners.join(", ")} (simulate) at ${since()}`);
   [functions, ...moreFunctions] = await Promise.all([ports.functions, ...ports.moreFunctions].map((p) =>
     startFunctions({ ...common, port: p, bindings: workerVars, limits: vars })));
   const controlUrl = await startControl({ port: ports.control, runner, functions: () => functions, proxy });
@@ -154,7 +158,9 @@ function writeStackEnv(controlUrl) {
     HANGAR_FUNCTIONS: functions.names.join(","),
     STACK_CONTROL_URL: controlUrl,
     CONSOLE_URL: consoleServer.url,
-    RUNNER_PORT: String(ports.runner),
+    RUNNER_PORT: String(ports.runners[0]),
+    // Every runner of the stack (RUNNER_PORT, RUNNER_WORKDIR and RUNNER_LOG are the first's).
+    RUNNER_URLS: runnerUrls.join(","),
     RUNNER_WORKDIR: runner.workdir,
     RUNNER_LOG: DEV ? "" : runner.log,
     RUNNER_BIN: runner.bin,
@@ -177,12 +183,12 @@ Hangar local stack is up
   console    ${readEnvFile(envFile).CONSOLE_URL}   (Sign in: a test user)
   functions  ${functionsUrl}/functions/v1/<name>   (${functions.names.join(", ")})
   PostgREST  ${vars.POSTGREST_URL}
-  runner     ${runnerUrl}   (simulate mode)
+  runners    ${runnerUrls.join(" ")}   (simulate mode; HANGAR_RUNNERS=N for more)
   Postgres   ${postgres.url}
   env        ${rel}   (set -a; . ${rel}; set +a)
   anon key   ${vars.SUPABASE_ANON_KEY}
   token      make token   (mints a Privy token and calls exchange)
-  cron       curl -X POST ${readEnvFile(envFile).STACK_CONTROL_URL}/scheduled/scheduler
+  cron       every minute by itself (now: curl -X POST ${readEnvFile(envFile).STACK_CONTROL_URL}/scheduled/scheduler)
 Ctrl-C stops everything.
 `);
 }
@@ -193,7 +199,11 @@ try {
   if (DEV) {
     await startStack();
     banner();
-    setInterval(() => {}, 1 << 30); // keep the loop alive until a signal
+    // The scheduler's cron (`* * * * *` in wrangler.toml) fires by itself, as on
+    // Cloudflare: a stopped runner's jobs are re-queued and delivered without a manual call.
+    setInterval(() => {
+      functions.scheduled("scheduler").catch((e) => say(`scheduler cron: ${e.message}`));
+    }, 60_000);
     await new Promise(() => {});
   } else {
     process.exitCode = await runSuite(plan(ROOT, process.argv.slice(3)), {

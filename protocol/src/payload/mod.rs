@@ -12,7 +12,7 @@ mod params;
 mod secrets;
 mod webhook;
 
-pub use callback::{Callback, JobStatus, LogLevel, LogLine, Outputs};
+pub use callback::{Callback, ClaimAnswer, JobStatus, LogLevel, LogLine, Outputs, ReportAnswer, truncate_utf8, MAX_MESSAGE};
 pub use params::{is_label, is_protocol_name, is_uuid, is_word, keys_of, CommandParams, DeployParams, NoParams, Params, ParamsError};
 pub use params::{ARGS_MAX, LABEL_MAX, TIMEOUT_SEC_MAX, WORD_MAX};
 pub use webhook::{Action, Machine, Webhook, MAX_PORTS};

@@ -1,5 +1,7 @@
 //! Shared by the integration tests: a callback receiver that checks signatures like
-//! `runner-callback`, a runner started in-process, and signed job deliveries.
+//! `runner-callback` and answers claims as the database does (a fence per claim, a
+//! finished job never claimed again, 409 to a stale fence), a runner started in-process,
+//! and signed job deliveries.
 #![allow(dead_code)]
 
 use axum::body::Bytes;
@@ -27,7 +29,7 @@ pub struct Call {
 #[derive(Default)]
 struct Inner {
     calls: Mutex<Vec<Call>>,
-    /// Answer 503 to every report.
+    /// Answer 503 to every report (claims still answered).
     down: AtomicBool,
     /// Answer this status (when non-zero) to final reports.
     refuse_finals: AtomicU16,
@@ -37,6 +39,14 @@ struct Inner {
     samples: Mutex<Vec<Sample>>,
     /// record-metrics answers 401 to this bearer token (a machine that is gone).
     refused_token: Mutex<Option<String>>,
+    /// Claims: the latest fence of each job, and the jobs whose final report came.
+    fences: Mutex<std::collections::HashMap<String, u64>>,
+    finished: Mutex<std::collections::HashSet<String>>,
+    /// Claims of these jobs are answered `claimed: false` with this reason.
+    refuse_claims: Mutex<std::collections::HashMap<String, String>>,
+    /// Reports answer `cancel: true` for these jobs.
+    cancel: Mutex<std::collections::HashSet<String>>,
+    claims: Mutex<Vec<Call>>,
 }
 
 /// One post to the stand-in record-metrics.
@@ -86,17 +96,43 @@ async fn receive(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byte
         return (StatusCode::UNAUTHORIZED, "bad signature".into());
     }
     assert_eq!(headers.get("content-type").and_then(|v| v.to_str().ok()), Some("application/json"));
-    if inner.down.load(Ordering::SeqCst) {
+    let body: Value = serde_json::from_slice(&body).expect("a report is JSON");
+    // Down for reports only: a job that could not be claimed would not run at all.
+    if inner.down.load(Ordering::SeqCst) && body["status"] != "claimed" {
         return (StatusCode::SERVICE_UNAVAILABLE, "down".into());
     }
-    let body: Value = serde_json::from_slice(&body).expect("a report is JSON");
+    let job_id = body["jobId"].as_str().unwrap_or_default().to_string();
+    if body["status"] == "claimed" {
+        assert!(body["runnerId"].is_string() && body.get("fence").is_none(), "a claim: {body}");
+        inner.claims.lock().unwrap().push(Call { body: body.clone(), at: Instant::now(), header });
+        let refused = inner.refuse_claims.lock().unwrap().get(&job_id).cloned();
+        let reason = refused.or_else(|| inner.finished.lock().unwrap().contains(&job_id).then(|| "finished".to_string()));
+        let data = match reason {
+            Some(reason) => json!({"claimed": false, "reason": reason, "leaseSeconds": 3}),
+            None => {
+                let mut fences = inner.fences.lock().unwrap();
+                let fence = fences.entry(job_id).or_insert(0);
+                *fence += 1;
+                json!({"claimed": true, "fence": *fence, "leaseSeconds": 3})
+            }
+        };
+        return (StatusCode::OK, json!({"success": true, "data": data}).to_string());
+    }
+    let current = inner.fences.lock().unwrap().get(&job_id).copied();
+    if current.is_none() || body["fence"].as_u64() != current {
+        return (StatusCode::CONFLICT, format!("stale claim: {:?} is not {:?}", body["fence"], current));
+    }
     let is_final = matches!(body["status"].as_str(), Some("succeeded" | "failed"));
     let refuse = inner.refuse_finals.load(Ordering::SeqCst);
     if is_final && refuse != 0 {
         return (StatusCode::from_u16(refuse).unwrap(), "refused".into());
     }
+    if is_final {
+        inner.finished.lock().unwrap().insert(job_id.clone());
+    }
+    let cancel = inner.cancel.lock().unwrap().contains(&job_id);
     inner.calls.lock().unwrap().push(Call { body, at: Instant::now(), header });
-    (StatusCode::OK, r#"{"success":true}"#.into())
+    (StatusCode::OK, json!({"success": true, "data": {"applied": true, "cancel": cancel}}).to_string())
 }
 
 impl Receiver {
@@ -122,6 +158,31 @@ impl Receiver {
 
     pub fn refuse_finals(&self, status: u16) {
         self.inner.refuse_finals.store(status, Ordering::SeqCst);
+    }
+
+    /// Claims of `job_id` are refused with `reason` (as the database says `terminated`...).
+    pub fn refuse_claim(&self, job_id: &str, reason: &str) {
+        self.inner.refuse_claims.lock().unwrap().insert(job_id.to_string(), reason.to_string());
+    }
+
+    /// Claims of `job_id` are answered as usual again.
+    pub fn allow_claim(&self, job_id: &str) {
+        self.inner.refuse_claims.lock().unwrap().remove(job_id);
+    }
+
+    /// Another runner claims `job_id`: the fence moves on, the current claim's reports are 409.
+    pub fn take_over(&self, job_id: &str) {
+        *self.inner.fences.lock().unwrap().entry(job_id.to_string()).or_insert(0) += 1;
+    }
+
+    /// Reports of `job_id` are answered `cancel: true` from now on.
+    pub fn cancel(&self, job_id: &str) {
+        self.inner.cancel.lock().unwrap().insert(job_id.to_string());
+    }
+
+    /// The claims of a job, in order.
+    pub fn claims(&self, job_id: &str) -> Vec<Call> {
+        self.inner.claims.lock().unwrap().iter().filter(|c| c.body["jobId"] == job_id).cloned().collect()
     }
 
     /// The samples posted with `token`, in order.
@@ -205,8 +266,9 @@ impl Receiver {
 pub fn assert_report_shape(body: &Value) {
     let o = body.as_object().expect("object");
     for k in o.keys() {
-        assert!(["jobId", "status", "outputs", "logs", "result", "error"].contains(&k.as_str()), "unknown field {k} in {body}");
+        assert!(["jobId", "status", "fence", "outputs", "logs", "result", "error"].contains(&k.as_str()), "unknown field {k} in {body}");
     }
+    assert!(body["fence"].as_u64().is_some_and(|f| f >= 1), "a report carries its claim's fence: {body}");
     assert!(matches!(body["status"].as_str(), Some("running" | "succeeded" | "failed")), "{body}");
     if let Some(outputs) = o.get("outputs") {
         for k in outputs.as_object().unwrap().keys() {
@@ -233,8 +295,8 @@ pub fn config(workdir: &Path) -> Config {
         "127.0.0.1:0",
         "--workdir",
         workdir.to_str().unwrap(),
-        "--simulate",
-        "true",
+        "--mode",
+        "simulate",
         "--sim-delay-ms",
         "20",
         "--callback-retries",
@@ -334,7 +396,8 @@ pub fn runner_process(workdir: &Path, port: u16) -> std::process::Command {
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("RUNNER_SECRET", SECRET)
         .env("RUNNER_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUNNER_WORKDIR", workdir);
+        .env("RUNNER_WORKDIR", workdir)
+        .env("RUNNER_MODE", "simulate");
     cmd
 }
 

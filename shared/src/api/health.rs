@@ -14,15 +14,21 @@ pub async fn check(call: Call) -> Result<Reply, ApiError> {
             ("error", None)
         }
     };
-    // The runner being down delays provisioning (jobs wait in the outbox) but the API
-    // works: it is reported, not counted against health.
-    let runner = crate::runner::deliver::runner_health(&call.config).await;
+    // A runner being down delays provisioning (jobs wait in the outbox) but the API
+    // works: it is reported, not counted against health. A runner in another mode than the
+    // stage expects (simulate in production: fake machines reported as running) is.
+    let runner = crate::runner::deliver::runners_health(&call.config).await;
     let healthy = database == "ok";
+    let status = match (healthy, runner.wrong_mode) {
+        (false, _) => "unhealthy",
+        (true, true) => "degraded",
+        (true, false) => "healthy",
+    };
     let report = json!({
-        "status": if healthy { "healthy" } else { "unhealthy" },
+        "status": status,
         // Secrets a key rotation could not open (runner/rotation.rs): reported, not counted
         // against health (null when the database did not answer).
-        "checks": { "database": database, "runner": runner, "secrets": { "unopenable": unopenable } },
+        "checks": { "database": database, "runner": runner.report, "secrets": { "unopenable": unopenable } },
         "version": call.config.version,
     });
     Ok(if healthy {

@@ -1,5 +1,5 @@
-//! `deploy-protocol` and `send-command`: jobs on a running machine. The params sent are
-//! exactly what SQL checks again and the runner reads (API.md §5).
+//! `deploy-protocol` and `send-command`: jobs on a running machine (the params sent are
+//! exactly what SQL checks again and the runner reads, API.md §5); `cancel-job` stops one.
 use crate::auth::Caller;
 use crate::db::{self, Db, Who};
 use crate::domain::{Action, Configuration, Id, Label, ProtocolName, TimeoutSec, Word};
@@ -68,6 +68,20 @@ pub async fn command(mut call: Call, caller: Caller) -> Result<Reply, ApiError> 
     Ok(Reply::accepted(Queued { deployment_id: None, job: q.job }).message("Command queued"))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CancelBody {
+    job_id: Id,
+}
+
+/// `cancel-job`: the job, failed at once (no runner held it yet) or marked for its runner
+/// to interrupt (the answer to its next report says so).
+pub async fn cancel(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
+    let body: CancelBody = call.json().await?;
+    let job = Db::new(&call.config).rpc(&db::CancelJob { job_id: body.job_id.uuid() }, Who::User(&caller.token)).await?;
+    Ok(Reply::ok(job).message("Cancellation requested"))
+}
+
 /// What deploy-protocol (`deploymentId` and `job`) and send-command (`job`) answer.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -93,6 +107,8 @@ mod tests {
         assert_eq!(field(parse_json::<DeployBody>(bad.as_bytes()).err().unwrap()), "protocolConfig.name");
         let bad = format!(r#"{{"machineId":"{id}","command":"ls","timeoutSec":0}}"#);
         assert_eq!(field(parse_json::<CommandBody>(bad.as_bytes()).err().unwrap()), "timeoutSec");
+        assert!(parse_json::<CancelBody>(format!(r#"{{"jobId":"{id}"}}"#).as_bytes()).is_ok());
+        assert_eq!(field(parse_json::<CancelBody>(br#"{"jobId":"x"}"#).err().unwrap()), "jobId");
         let bad = format!(r#"{{"machineId":"{id}","command":"ls","args":["a\nb"]}}"#);
         assert_eq!(field(parse_json::<CommandBody>(bad.as_bytes()).err().unwrap()), "args[0]");
     }

@@ -176,6 +176,11 @@ pub(crate) struct Queued {
 }
 
 rpc! {
+    /// `cancel-job`: a deploy or command job, cancelled or marked for its runner to stop.
+    CancelJob => "hangar_cancel_job" -> super::Raw { job_id: Uuid }
+}
+
+rpc! {
     /// `deploy-protocol` / `send-command`: params checked exactly as the runner reads them.
     MachineJob => "hangar_machine_job" -> Queued { machine_id: Uuid, action: Action, params: Value }
 }
@@ -194,9 +199,25 @@ rpc! {
     }
 }
 
+/// The scheduler's claim: what the reaper did first, then the due jobs.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct DueJobs {
+    pub timed_out: i64,
+    pub requeued: i64,
+    pub jobs: Vec<Delivery>,
+}
+
 rpc! {
-    /// The scheduler's claim of due jobs, each with its payload as JSON text.
-    ClaimDueJobs => "hangar_claim_due_jobs" -> Vec<Delivery> { limit: i64, lease_seconds: i64 }
+    /// The scheduler's claim of due jobs (each with its payload as JSON text), after the
+    /// reaper (timeouts, expired leases); the lease is the database's `job_lease_seconds`.
+    ClaimDueJobs => "hangar_claim_due_jobs" -> DueJobs { limit: i64 }
+}
+
+rpc! {
+    /// `runner-callback` with `status: claimed`: a runner's claim of a job (lease and
+    /// fencing number, or why not). A claim sent again answers the same claim.
+    JobClaim => "hangar_job_claim" -> Value { job_id: Uuid, runner_id: String }
 }
 
 /// What a runner report came to, and maybe a terminate to deliver (API.md §5).
@@ -219,5 +240,6 @@ rpc! {
         result: Option<Value>,
         error: Option<String>,
         signature: String,
+        fence: i64,
     }
 }

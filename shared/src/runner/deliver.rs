@@ -39,6 +39,9 @@ pub struct Delivery {
     /// Secrets are in scope (create and deploy only): `hangar_job_secrets` has some to open.
     #[serde(default)]
     pub secrets: bool,
+    /// The machine's provider: the job goes to a runner of it (RUNNER_URL).
+    #[serde(default)]
+    pub provider: Option<String>,
 }
 
 /// Hands a job that a request made to the runner, after the response has gone: the job
@@ -74,8 +77,10 @@ pub async fn deliver(config: Config, delivery: Delivery, request_id: String) -> 
 }
 
 async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> Result<Delivered, ApiError> {
-    let (Some(url), Some(functions_url)) = (config.runner_url.as_deref(), config.functions_url.as_deref()) else {
-        // Without a runner the job waits in the outbox; the scheduler sends it later.
+    let targets = config.runners.for_provider(delivery.provider.as_deref(), spread(&delivery.job_id));
+    let (false, Some(functions_url)) = (targets.is_empty(), config.functions_url.as_deref()) else {
+        // Without a runner (of the machine's provider) the job waits in the outbox; the
+        // scheduler sends it later.
         return Ok(Delivered::NotConfigured);
     };
     let secret = config.runner_secret()?;
@@ -115,14 +120,27 @@ async fn try_deliver(config: &Config, delivery: &Delivery, request_id: &str) -> 
     }
     raw.push('}');
     let signature = signing::sign(secret, signing::Direction::Webhook, clock::now_millis() / 1000, raw.as_bytes());
-    let sent = transport::send(url, Some((&raw, &signature)), TIMEOUT_MS).await;
-    let (ok, error) = match &sent {
-        Ok(status) if (200..300).contains(status) => (true, None),
-        Ok(status) => (false, Some(format!("runner answered {status}"))),
-        Err(e) => (false, Some(e.clone())),
-    };
-    record(config, delivery.job_id, ok, error, if ok { agent } else { None }).await?;
-    Ok(if ok { Delivered::Accepted } else { Delivered::Refused })
+    // The first runner of the provider that takes it (2xx); the others in turn when one
+    // fails. Any runner may take any job: the claim keeps it from running twice.
+    let mut errors = Vec::new();
+    for target in &targets {
+        match transport::send(&target.url, (&raw, &signature), TIMEOUT_MS).await {
+            Ok(status) if (200..300).contains(&status) => {
+                record(config, delivery.job_id, true, None, agent).await?;
+                return Ok(Delivered::Accepted);
+            }
+            Ok(status) => errors.push(format!("runner answered {status}")),
+            Err(e) => errors.push(e),
+        }
+    }
+    record(config, delivery.job_id, false, Some(errors.join("; ")), None).await?;
+    Ok(Delivered::Refused)
+}
+
+/// Which of the provider's runners a job tries first: its id's first byte, so that jobs
+/// spread evenly and a redelivery of one job goes where the first one went.
+fn spread(job_id: &Uuid) -> usize {
+    job_id.as_bytes()[0] as usize
 }
 
 /// A JSON object's text without its closing brace, ready for fields to be added; `None`
@@ -188,26 +206,51 @@ async fn record(config: &Config, job_id: Uuid, ok: bool, error: Option<String>, 
     Ok(())
 }
 
-/// Is the runner up? Its `GET /health` (relative to RUNNER_URL), within 3 s.
-pub async fn runner_health(config: &Config) -> &'static str {
-    let Some(base) = config.runner_url.as_deref() else {
-        return "not_configured";
+/// Each runner's `GET /health` (on the origin of its URL) within 3 s, and what the runners
+/// come to for `health`: `{ status, mode, runners: [{ url, provider, status, mode }] }`
+/// (URLs without credentials). `status` is `ok`, `degraded` (some runner unreachable, or
+/// in another mode than `RUNNER_MODE` expects), `unreachable` (none answers) or
+/// `not_configured`; `mode` is the expected one (`RUNNER_MODE`), else the runners' own.
+pub async fn runners_health(config: &Config) -> RunnersHealth {
+    let probes = config.runners.all().iter().map(|target| async move {
+        let (status, mode) = match crate::domain::runners_origin(&target.url) {
+            None => ("misconfigured", None),
+            Some(origin) => match transport::probe(&format!("{origin}/health"), 3_000).await {
+                Ok((code, body)) if (200..300).contains(&code) => ("ok", runner_mode(&body)),
+                _ => ("unreachable", None),
+            },
+        };
+        json!({"url": crate::domain::public_url(&target.url), "provider": target.provider.map(|p| p.as_str()),
+            "status": status, "mode": mode})
+    });
+    let runners: Vec<Value> = futures_util::future::join_all(probes).await;
+    let up: Vec<&Value> = runners.iter().filter(|r| r["status"] == "ok").collect();
+    let expected = config.runner_mode.clone();
+    let wrong_mode = expected.as_deref().is_some_and(|m| up.iter().any(|r| r["mode"] != m));
+    let status = if runners.is_empty() {
+        "not_configured"
+    } else if up.is_empty() {
+        "unreachable"
+    } else if wrong_mode || up.len() < runners.len() {
+        "degraded"
+    } else {
+        "ok"
     };
-    let Some(url) = origin_path(base, "/health") else {
-        return "misconfigured";
-    };
-    match transport::send(&url, None, 3_000).await {
-        Ok(status) if (200..300).contains(&status) => "ok",
-        _ => "unreachable",
-    }
+    let mode = expected.or_else(|| up.first().and_then(|r| r["mode"].as_str()).map(str::to_string));
+    RunnersHealth { wrong_mode, report: json!({"status": status, "mode": mode, "runners": runners}) }
 }
 
-/// `path` on the origin of `base` (`scheme://authority`), as a URL join with an absolute
-/// path gives it; `None` unless `base` is an http(s) URL with a host.
-fn origin_path(base: &str, path: &str) -> Option<String> {
-    let (scheme, rest) = base.split_once("://")?;
-    let authority = rest.split(['/', '?', '#']).next()?;
-    (matches!(scheme, "http" | "https") && !authority.is_empty()).then(|| format!("{scheme}://{authority}{path}"))
+/// What `runners_health` found: the report, and whether a runner is in the wrong mode
+/// (fake machines reported as real: the stage is `degraded`).
+pub struct RunnersHealth {
+    pub wrong_mode: bool,
+    pub report: Value,
+}
+
+/// The `mode` of a runner's health answer (`terraform` or `simulate`).
+fn runner_mode(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    v.get("mode").and_then(Value::as_str).filter(|m| matches!(*m, "terraform" | "simulate")).map(str::to_string)
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -215,17 +258,29 @@ mod transport {
     use futures_util::future::{select, Either};
     use worker::{Delay, Fetch, Headers, Method, Request, RequestInit};
 
-    /// A signed webhook (`Some((body, signature))`: POST) or a probe (`None`: GET);
-    /// the HTTP status, or why there was none within `timeout_ms`.
-    pub async fn send(url: &str, webhook: Option<(&str, &str)>, timeout_ms: u64) -> Result<u16, String> {
+    /// A GET: the HTTP status and body text, or why there was none within `timeout_ms`.
+    pub async fn probe(url: &str, timeout_ms: u64) -> Result<(u16, String), String> {
+        let request = Request::new(url, Method::Get).map_err(|e| e.to_string())?;
+        let fetch = async move {
+            let mut resp = Fetch::Request(request).send().await.map_err(|e| e.to_string())?;
+            let text = resp.text().await.unwrap_or_default();
+            Ok::<_, String>((resp.status_code(), text))
+        };
+        let timeout = Delay::from(std::time::Duration::from_millis(timeout_ms));
+        match select(Box::pin(fetch), timeout).await {
+            Either::Left((outcome, _)) => outcome,
+            Either::Right(_) => Err(format!("no answer within {timeout_ms} ms")),
+        }
+    }
+
+    /// A signed webhook: the HTTP status, or why there was none within `timeout_ms`.
+    pub async fn send(url: &str, (body, signature): (&str, &str), timeout_ms: u64) -> Result<u16, String> {
         let headers = Headers::new();
         let mut init = RequestInit::new();
-        if let Some((body, signature)) = webhook {
-            headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
-            headers.set(protocol::signing::HEADER, signature).map_err(|e| e.to_string())?;
-            init.with_method(Method::Post);
-            init.with_body(Some(body.into()));
-        }
+        headers.set("content-type", "application/json").map_err(|e| e.to_string())?;
+        headers.set(protocol::signing::HEADER, signature).map_err(|e| e.to_string())?;
+        init.with_method(Method::Post);
+        init.with_body(Some(body.into()));
         init.with_headers(headers);
         let request = Request::new_with_init(url, &init).map_err(|e| e.to_string())?;
         let fetch = Fetch::Request(request);
@@ -242,7 +297,11 @@ mod transport {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod transport {
-    pub async fn send(_url: &str, _webhook: Option<(&str, &str)>, _timeout_ms: u64) -> Result<u16, String> {
+    pub async fn send(_url: &str, _webhook: (&str, &str), _timeout_ms: u64) -> Result<u16, String> {
+        Err("requests to the runner are sent only from the Worker".into())
+    }
+
+    pub async fn probe(_url: &str, _timeout_ms: u64) -> Result<(u16, String), String> {
         Err("requests to the runner are sent only from the Worker".into())
     }
 }
@@ -265,17 +324,6 @@ mod tests {
         assert_eq!(v, json!({"jobId": "j", "machine": {"id": "m"}, "callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
         assert_eq!(with_fields("{}").unwrap(), json!({"callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
         assert_eq!(with_fields(" { } \n").unwrap(), json!({"callbackUrl": "https://x/\"q\"", "secrets": {"A": "1"}}));
-    }
-
-    #[test]
-    fn health_is_on_the_runners_origin_as_a_url_join_puts_it() {
-        for base in ["http://127.0.0.1:9000", "http://127.0.0.1:9000/", "https://runner.example/hooks/job?x=1", "http://h:1#f"] {
-            let joined = url::Url::parse(base).unwrap().join("/health").unwrap();
-            assert_eq!(origin_path(base, "/health").as_deref(), Some(joined.as_str()), "{base}");
-        }
-        for bad in ["", "runner", "ftp://h/", "http:///x", "http://"] {
-            assert_eq!(origin_path(bad, "/health"), None, "{bad}");
-        }
     }
 
     #[test]

@@ -11,15 +11,18 @@ use crate::error::ApiError;
 use serde::Serialize;
 use serde_json::Value;
 
-/// Jobs one tick takes, and how long they stay leased to it.
+/// Jobs one tick takes (the lease they get is the database's `job_lease_seconds`).
 const BATCH: i64 = 50;
-const LEASE_SECS: i64 = 60;
 
 #[derive(Serialize, Default, Debug)]
 #[serde(rename_all = "camelCase")]
 pub struct TickReport {
     /// Jobs this tick sent: the outbox's due jobs and the meter's stop jobs.
     pub claimed: usize,
+    /// The reaper, first: lifecycle jobs past their timeout (failed, machine in error), and
+    /// jobs whose runner went quiet, back in the queue (and in `claimed`).
+    pub timed_out: i64,
+    pub requeued: i64,
     pub delivered: usize,
     pub refused: usize,
     /// Charge records the meter wrote, and their total.
@@ -44,18 +47,23 @@ pub async fn tick(config: &Config, request_id: &str) -> Result<TickReport, ApiEr
     let pruned = db.rpc(&db::PruneMetrics {}, Who::Service).await;
     // Without a runner every job waits in the outbox, the meter's stop jobs too.
     let mut sends: Vec<Delivery> = Vec::new();
-    if config.runner_url.is_some() {
+    let (mut timed_out, mut requeued) = (0, 0);
+    if !config.runners.is_empty() {
         if let Ok(m) = &metered {
             sends.extend(m.deliveries.iter().cloned());
         }
         // Each job's payload is its own JSON text: one that cannot be decoded fails alone.
-        sends.extend(db.rpc(&db::ClaimDueJobs { limit: BATCH, lease_seconds: LEASE_SECS }, Who::Service).await?);
+        let due = db.rpc(&db::ClaimDueJobs { limit: BATCH }, Who::Service).await?;
+        (timed_out, requeued) = (due.timed_out, due.requeued);
+        sends.extend(due.jobs);
     }
     let outcomes = futures_util::future::join_all(sends.into_iter().map(|d| deliver(config.clone(), d, request_id.to_string()))).await;
     let rotation = crate::runner::rotation::reencrypt(config, request_id).await;
     let metered: Metered = metered?;
     Ok(TickReport {
         claimed: outcomes.len(),
+        timed_out,
+        requeued,
         delivered: outcomes.iter().filter(|o| **o == Delivered::Accepted).count(),
         refused: outcomes.iter().filter(|o| **o != Delivered::Accepted).count(),
         charges: metered.charges,

@@ -31,11 +31,12 @@ test('a runner outage is reported but keeps health 200 (jobs wait in the outbox)
   try {
     const data = ok(await fn('health'));
     assert.equal(data.status, 'healthy');
-    assert.equal(data.checks.runner, 'unreachable');
+    assert.equal(data.checks.runner.status, 'unreachable', JSON.stringify(data.checks.runner));
+    assert.ok(data.checks.runner.runners.every((r) => r.status === 'unreachable' && r.mode === null));
   } finally {
     await startRunner();
   }
-  assert.equal(ok(await fn('health')).checks.runner, 'ok');
+  assert.equal(ok(await fn('health')).checks.runner.status, 'ok');
 });
 
 test('health answers 503 unhealthy while Postgres is down', async () => {

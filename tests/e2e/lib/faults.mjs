@@ -105,7 +105,7 @@ export function runnerAccepted() {
 /** Jobs of these machines, oldest first. */
 export function jobsOfMachines(machineIds) {
   if (!machineIds.length) return Promise.resolve([]);
-  return rows`select id, machine_id, owner_id, action, status, attempts, error, created_at, updated_at from jobs
+  return rows`select id, machine_id, owner_id, action, status, attempts, error, fence::int as fence, created_at, updated_at from jobs
               where machine_id in ${sql(machineIds)} order by created_at, id`;
 }
 

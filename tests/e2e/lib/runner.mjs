@@ -66,6 +66,16 @@ export async function callback(body, { t, header, secret } = {}) {
   return Object.assign(res, { raw, header: sig });
 }
 
+/**
+ * Claims a job as runner `runnerId` (API.md §5, "Claims"), as a runner does before it runs
+ * it; returns the answer's data ({ claimed, fence, leaseSeconds, reason?, status }).
+ */
+export async function claim(jobId, { runnerId = 'e2e-by-hand', ...opts } = {}) {
+  const res = await callback({ jobId, status: 'claimed', runnerId }, opts);
+  assert.equal(res.status, 200, `claim of ${jobId}: ${res.status} ${res.text}`);
+  return res.json.data;
+}
+
 /** POSTs a signed job webhook to a runner; the response as { status, json, text }. */
 export async function sendWebhook(url, body, { t, secret } = {}) {
   const raw = JSON.stringify(body);

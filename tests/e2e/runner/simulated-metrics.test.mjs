@@ -34,7 +34,7 @@ let user, tmp, workdir, runner;
 before(async () => {
   tmp = mkdtempSync(join(tmpdir(), 'hangar-e2e-agents-'));
   workdir = join(tmp, 'work');
-  runner = await spawnRunner({ RUNNER_SIMULATE: 'true', RUNNER_WORKDIR: workdir, RUNNER_SIM_DELAY_MS: '20', SIMULATE_METRICS_INTERVAL: '1' });
+  runner = await spawnRunner({ RUNNER_MODE: 'simulate', RUNNER_WORKDIR: workdir, RUNNER_SIM_DELAY_MS: '20', SIMULATE_METRICS_INTERVAL: '1' });
   user = await signIn();
 });
 

@@ -5,7 +5,7 @@
 // runner-callback move the machines.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { env, ROOT } from '../lib/env.mjs';
@@ -44,6 +44,13 @@ line() { printf '{"@level":"%s","@message":"%s","@module":"terraform.ui","@times
   fs.appendFileSync(file, JSON.stringify({ cwd, argv, tfvars, mode, hasMain: fs.existsSync(cwd + "/main.tf.json") }) + "\n");
 ' "$rec/calls.jsonl" "$PWD" "$@" || bad "cannot record the call"
 [ -f main.tf.json ] || bad "no main.tf.json in $PWD"
+# The state's place comes in the environment (never on a command line), one workspace per machine.
+[ "$PG_CONN_STR" = '__STATE__' ] || bad "PG_CONN_STR is not the state database"
+[ "$PG_SCHEMA_NAME" = 'terraform_state' ] || bad "PG_SCHEMA_NAME=$PG_SCHEMA_NAME"
+case "$1" in
+  init|workspace) [ -z "$TF_WORKSPACE" ] || bad "TF_WORKSPACE=$TF_WORKSPACE for $1" ;;
+  *) [ "$TF_WORKSPACE" = "$(basename "$PWD")" ] || bad "TF_WORKSPACE=$TF_WORKSPACE in $PWD" ;;
+esac
 contract_vars() {
   [ -f terraform.tfvars.json ] || bad "no terraform.tfvars.json in $PWD"
   "$node" -e '
@@ -60,8 +67,12 @@ case "$1" in
     echo ""
     echo "Terraform has been successfully initialized!"
     ;;
+  workspace)
+    [ "$*" = "workspace select -or-create=true -no-color $(basename "$PWD")" ] || bad "arguments: $*"
+    echo "Switched to workspace."
+    ;;
   apply)
-    [ "$*" = "apply -auto-approve -input=false -json" ] || bad "arguments: $*"
+    [ "$*" = "apply -auto-approve -input=false -json -lock-timeout=300s" ] || bad "arguments: $*"
     contract_vars
     line info "Terraform v1.9.8" version
     if [ "$(name)" = "fail-me" ]; then
@@ -80,7 +91,7 @@ case "$1" in
     printf '%s\n' '{"ip_address":{"value":"203.0.113.7","type":"string"},"instance_id":{"value":"i-0abc123","type":"string"}}'
     ;;
   destroy)
-    [ "$*" = "destroy -auto-approve -input=false -json" ] || bad "arguments: $*"
+    [ "$*" = "destroy -auto-approve -input=false -json -lock-timeout=300s" ] || bad "arguments: $*"
     contract_vars
     line info "aws_instance.this: Destroying... [id=i-0abc123]" apply_start
     line info "Destroy complete! Resources: 1 destroyed." change_summary
@@ -88,6 +99,9 @@ case "$1" in
   *) bad "arguments: $*" ;;
 esac
 `;
+
+// The stand-in keeps no state: it only checks that this is where the runner says it is.
+const STATE_URL = 'postgres://stand-in@127.0.0.1:1/state';
 
 let tmp, rec, workdir, runner, user;
 
@@ -97,13 +111,15 @@ before(async () => {
   workdir = join(tmp, 'work');
   mkdirSync(rec);
   const bin = join(tmp, 'terraform');
-  writeFileSync(bin, STAND_IN.replace('__REC__', rec).replace('__NODE__', process.execPath).replace('__CONTRACT__', CONTRACT.join(',')));
+  writeFileSync(bin, STAND_IN.replace('__REC__', rec).replace('__NODE__', process.execPath).replace('__CONTRACT__', CONTRACT.join(','))
+    .replace('__STATE__', STATE_URL));
   chmodSync(bin, 0o755);
   runner = await spawnRunner({
     TERRAFORM_BIN: bin,
     RUNNER_MODULES_DIR: join(ROOT, 'terraform'),
     RUNNER_WORKDIR: workdir,
-    RUNNER_SIMULATE: 'false',
+    RUNNER_MODE: 'terraform',
+    RUNNER_STATE_DATABASE_URL: STATE_URL,
     RUNNER_LOG_FLUSH_MS: '200',
     RUNNER_SSH_PUBLIC_KEY: RUNNER_KEY,
   });
@@ -169,11 +185,12 @@ test('create: init, apply, output → the machine is running with the Terraform 
   const calls = callsOf(okMachine);
   assert.deepEqual(calls.map((c) => c.argv.join(' ')), [
     'init -input=false -no-color',
-    'apply -auto-approve -input=false -json',
+    `workspace select -or-create=true -no-color ${okMachine}`,
+    'apply -auto-approve -input=false -json -lock-timeout=300s',
     'output -json',
   ], `terraform calls: ${JSON.stringify(calls.map((c) => c.argv))}`);
   assert.equal(badCalls(), '', 'the stand-in refused nothing');
-  const apply = calls[1];
+  const apply = calls[2];
   assert.ok(apply.hasMain, 'main.tf.json is in the working directory');
   assert.deepEqual(Object.keys(apply.tfvars).sort(), [...CONTRACT].sort(), 'exactly the contract variables');
   assert.deepEqual(apply.tfvars, {
@@ -196,6 +213,7 @@ test('create: init, apply, output → the machine is running with the Terraform 
   const dir = join(workdir, 'machines', okMachine);
   const root = JSON.parse(readFileSync(join(dir, 'main.tf.json'), 'utf8'));
   assert.equal(root.module.machine.source, './module/aws');
+  assert.deepEqual(root.terraform, { backend: { pg: {} } }, 'the state lives in Postgres');
   assert.ok(existsSync(join(dir, 'module', 'aws', 'variables.tf')), 'the modules were copied');
 
   const logs = (await logsOf(user, okMachine)).filter((e) => e.eventType === 'runner.log');
@@ -219,7 +237,7 @@ test('create: init, apply, output → the machine is running with the Terraform 
   assert.ok(runnerLines(jobId).some((l) => l.event === 'job_accepted'), 'job_accepted in our runner\'s log');
 });
 
-test('stop: apply with power_state stopped and the agent token kept → stopped', { timeout: 40000 }, async () => {
+test('stop: apply with power_state stopped (no agent token: only create has one) → stopped', { timeout: 40000 }, async () => {
   assert.ok(okMachine, 'the machine of the previous test');
   await sql`update machines set status = 'stopping' where id = ${okMachine}`;
   const jobId = await deliver(okMachine, 'stop');
@@ -228,27 +246,26 @@ test('stop: apply with power_state stopped and the agent token kept → stopped'
   const m = await waitForStatus(user, okMachine, 'stopped', { timeoutMs: 5000 });
   assert.ok(m.lastStopped);
   assert.equal(m.ipAddress, '203.0.113.7');
-  const calls = callsOf(okMachine).slice(3);
-  assert.deepEqual(calls.map((c) => c.argv[0]), ['init', 'apply']);
-  assert.equal(calls[1].tfvars.power_state, 'stopped');
-  assert.equal(calls[1].tfvars.agent_token, agentToken, 'the agent token of the create job is kept');
-  assert.deepEqual(Object.keys(calls[1].tfvars).sort(), [...CONTRACT].sort());
+  const calls = callsOf(okMachine).slice(4);
+  assert.deepEqual(calls.map((c) => c.argv[0]), ['init', 'workspace', 'apply']);
+  assert.equal(calls[2].tfvars.power_state, 'stopped');
+  assert.equal(calls[2].tfvars.agent_token, '', 'the modules ignore later changes of what cloud-init got');
+  assert.deepEqual(Object.keys(calls[2].tfvars).sort(), [...CONTRACT].sort());
 });
 
-test('terminate: destroy → terminated, the working directory is moved to terminated/', { timeout: 40000 }, async () => {
+test('terminate: destroy → terminated, the working directory (a cache) is removed', { timeout: 40000 }, async () => {
   assert.ok(okMachine, 'the machine of the previous tests');
   await sql`update machines set status = 'terminating' where id = ${okMachine}`;
   const jobId = await deliver(okMachine, 'terminate');
   const job = await finished(jobId);
   assert.equal(job.status, 'succeeded', `job: ${JSON.stringify(job)}; stand-in refusals: ${badCalls()}`);
   await waitForStatus(user, okMachine, 'terminated', { timeoutMs: 5000 });
-  const calls = callsOf(okMachine).slice(5);
-  assert.deepEqual(calls.map((c) => c.argv.join(' ')), ['init -input=false -no-color', 'destroy -auto-approve -input=false -json']);
-  assert.deepEqual(Object.keys(calls[1].tfvars).sort(), [...CONTRACT].sort());
-  assert.equal(calls[1].tfvars.agent_token, agentToken);
+  const calls = callsOf(okMachine).slice(7);
+  assert.deepEqual(calls.map((c) => c.argv.join(' ')), [
+    'init -input=false -no-color', `workspace select -or-create=true -no-color ${okMachine}`, 'destroy -auto-approve -input=false -json -lock-timeout=300s',
+  ]);
+  assert.deepEqual(Object.keys(calls[2].tfvars).sort(), [...CONTRACT].sort());
   assert.ok(!existsSync(join(workdir, 'machines', okMachine)), 'machines/<id> is gone');
-  const archived = readdirSync(join(workdir, 'terminated')).filter((d) => d.startsWith(`${okMachine}-`));
-  assert.equal(archived.length, 1, 'terminated/<id>-<unix> holds the state');
   const messages = (await logsOf(user, okMachine)).filter((e) => e.eventType === 'runner.log').map((e) => e.details?.message);
   assert.ok(messages.includes('Destroy complete! Resources: 1 destroyed.'), JSON.stringify(messages));
 });
@@ -265,7 +282,7 @@ test('a failing apply (machine fail-me) → job failed, machine error, the error
   assert.equal(m.ipAddress, null);
   assert.equal(m.providerInstanceId, null);
   assert.equal(m.lastStarted, null);
-  assert.deepEqual(callsOf(id).map((c) => c.argv[0]), ['init', 'apply'], 'no output after a failed apply');
+  assert.deepEqual(callsOf(id).map((c) => c.argv[0]), ['init', 'workspace', 'apply'], 'no output after a failed apply');
   assert.equal(badCalls(), '', 'the stand-in refused nothing');
 
   const events = await logsOf(user, id);

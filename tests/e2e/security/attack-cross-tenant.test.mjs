@@ -553,5 +553,5 @@ test('afterwards: every row of A\'s is unchanged, no row points at A anew, hidde
 // with A's job ids and no secret is covered above (401); this checks that the helper's valid
 // signature is what makes the difference, so the 401s above are not for some other reason.
 test('control: a validly signed callback for an unknown job is 404, so the 401s above were the signature', async () => {
-  fails(await callback({ jobId: randomUUID(), status: 'running' }), 404, 'not_found');
+  fails(await callback({ jobId: randomUUID(), status: 'running', fence: 1 }), 404, 'not_found');
 });

@@ -9,7 +9,7 @@ import http from 'node:http';
 import { env } from '../lib/env.mjs';
 import { fn, ok, fails, signIn, show, rest, recordResponse } from '../lib/api.mjs';
 import { createMachine, createRaw, act, setBalance, setStatus, sql, value, rows, jobsOf, machineRow, hourlyCents, asUser } from '../lib/machines.mjs';
-import { callback, signature, CONTEXT, tick, waitFor, waitForStatus, insertJob } from '../lib/runner.mjs';
+import { callback, claim, signature, CONTEXT, tick, waitFor, waitForStatus, insertJob } from '../lib/runner.mjs';
 
 const nested = (depth, leaf = 1) => {
   let v = leaf;
@@ -139,7 +139,8 @@ test('callback replay: the same (t, v1) spelled differently is still a replay; t
   const m = await createMachine(user);
   await waitForStatus(user, m.id, 'running');
   const jobId = await insertJob(m.id, user.user.id, 'restart', { status: 'dispatched' });
-  const body = JSON.stringify({ jobId, status: 'running' });
+  const { fence } = await claim(jobId);
+  const body = JSON.stringify({ jobId, status: 'running', fence });
   const t = Math.floor(Date.now() / 1000);
   const header = signature(body, t);
   const first = ok(await callback(body, { header }));
@@ -153,7 +154,7 @@ test('callback replay: the same (t, v1) spelled differently is still a replay; t
   fails(await callback(body, { header: `t=${t},v1=${'0'.repeat(64)},v1=${v1}` }), 401, 'invalid_token');
   fails(await callback(body, { header: `t=${t},t=${t},v1=${v1}` }), 401, 'invalid_token');
   // A webhook body signed by the Workers for the runner is not a callback.
-  const other = JSON.stringify({ jobId, status: 'succeeded' });
+  const other = JSON.stringify({ jobId, status: 'succeeded', fence });
   fails(await callback(other, { header: signature(other, t, env.RUNNER_SECRET, CONTEXT.webhook) }), 401, 'invalid_token');
   assert.equal((await rows`select status from jobs where id = ${jobId}`)[0].status, 'running');
 });

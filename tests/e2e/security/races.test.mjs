@@ -53,7 +53,9 @@ const EXPECTED = {
   // MAX_PENDING_JOBS_PER_MACHINE: a per-machine limit (403 quota_exceeded, or 409 conflict).
   deploy: { 202: null, 409: [...STATE, 'conflict'], 403: ['quota_exceeded'], 429: [...LIMITED, 'quota_exceeded'] },
   command: { 202: null, 409: [...STATE, 'conflict'], 403: ['quota_exceeded'], 429: [...LIMITED, 'quota_exceeded'] },
-  callback: { 200: null },
+  // Under the claim's fence as last read: 409 once the runner claimed the job since (or
+  // before it ever did: fence 0), and nothing changes.
+  callback: { 200: null, 409: ['conflict'] },
   tick: { 200: null },
 };
 
@@ -105,7 +107,7 @@ function forgedReport(rand, job, accepted) {
   // "running" only for jobs the runner really has: for any other, a running report would
   // park a job that nothing will ever finish (that is a forgery, not a race).
   const status = active && accepted.has(job.id) ? rand.pick(['running', 'succeeded', 'failed']) : rand.pick(['succeeded', 'failed']);
-  const body = { jobId: job.id, status, logs: forgedLogs() };
+  const body = { jobId: job.id, status, fence: Math.max(1, job.fence), logs: forgedLogs() };
   if (status === 'succeeded' && job.action === 'create') {
     body.outputs = { ipAddress: `192.0.2.${200 + rand.int(50)}`, providerInstanceId: `sim-forged-${randomBytes(4).toString('hex')}` };
   }
