@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fn, ok, show, UUID_RE } from './api.mjs';
 import { newName, rows, sql, value } from './machines.mjs';
-import { callback, insertJob, insertMachine } from './runner.mjs';
+import { callback, claim, insertJob, insertMachine } from './runner.mjs';
 
 /** The `ssh-keys` function as `user`: sshKeys(user, { id, method, body }). */
 export const sshKeys = (user, { id, method, body, headers } = {}) =>
@@ -90,7 +90,9 @@ export async function machineInTransit(owner, status, { teamId = null, keys = []
 
 /** The runner reports the job a machine in transit waits on succeeded: it arrives at running. */
 export async function arrive(jobId) {
-  const res = await callback({ jobId, status: 'succeeded', outputs: { ipAddress: '192.0.2.254', providerInstanceId: `sim-${jobId}` } });
+  // A report carries the fence of the runner's claim (API.md §5, "Claims").
+  const { fence } = await claim(jobId);
+  const res = await callback({ jobId, status: 'succeeded', fence, outputs: { ipAddress: '192.0.2.254', providerInstanceId: `sim-${jobId}` } });
   assert.equal(res.status, 200, show(res));
   return res;
 }
