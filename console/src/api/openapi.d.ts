@@ -328,6 +328,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/functions/v1/cancel-job": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a deploy or command job
+         * @description A deploy or command job that no runner holds yet fails at once (`error: cancelled`, a `job.cancelled` event); one a runner is running is marked (a `job.cancel_requested` event): the answer to the runner's next report says `cancel`, and it interrupts the SSH command and reports the job failed. A finished job, or a lifecycle job, is 409.
+         */
+        post: operations["cancelJob"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/functions/v1/log-machine-event": {
         parameters: {
             query?: never;
@@ -696,8 +716,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * A runner report on a job
-         * @description The runner reports `running`, log batches, then `succeeded` or `failed` with outputs; each is applied in one transaction. A signature older than 300 s, or wrong, is 401; a replay (the same `t` and `v1`) or a report for a finished job is a 200 no-op. Callbacks out of order never move a machine backwards. Not rate-limited.
+         * A runner's claim of a job, or its report on it
+         * @description A runner claims a job (`status: claimed`) before it runs it: a lease and a fencing number, or why not. Then it reports `running` (log batches, heartbeats), then `succeeded` or `failed` with outputs, each under the claim's `fence` and applied in one transaction; a report with a stale fence is 409 and changes nothing. A signature older than 300 s, or wrong, is 401; a replay (the same `t` and `v1`) or a report for a finished job is a 200 no-op. Callbacks out of order never move a machine backwards. Not rate-limited.
          */
         post: operations["runnerCallback"];
         delete?: never;
@@ -1438,16 +1458,40 @@ export interface components {
             summary: components["schemas"]["Summary"];
         };
         Health: {
-            /** @enum {string} */
-            status: "healthy" | "unhealthy";
+            /**
+             * @description `degraded`: a runner is in another mode than the stage expects (`RUNNER_MODE`), e.g. simulating in production.
+             * @enum {string}
+             */
+            status: "healthy" | "degraded" | "unhealthy";
             checks: {
                 /** @enum {string} */
                 database: "ok" | "error";
-                /**
-                 * @description Reported, not counted against health: without a runner jobs wait in the outbox.
-                 * @enum {string}
-                 */
-                runner: "ok" | "not_configured" | "misconfigured" | "unreachable";
+                /** @description Reported, not counted against health (without a runner jobs wait in the outbox), except a runner in the wrong mode. */
+                runner: {
+                    /**
+                     * @description `degraded`: some runner unreachable, or in another mode than `RUNNER_MODE`.
+                     * @enum {string}
+                     */
+                    status: "ok" | "degraded" | "unreachable" | "not_configured";
+                    /**
+                     * @description The mode the stage expects (`RUNNER_MODE`), else the runners' own.
+                     * @enum {string|null}
+                     */
+                    mode: "terraform" | "simulate" | null;
+                    runners: {
+                        /** @description Without credentials or query. */
+                        url: string;
+                        /**
+                         * @description null: every provider.
+                         * @enum {string|null}
+                         */
+                        provider: "aws" | "gcp" | "azure" | null;
+                        /** @enum {string} */
+                        status: "ok" | "unreachable" | "misconfigured";
+                        /** @enum {string|null} */
+                        mode: "terraform" | "simulate" | null;
+                    }[];
+                };
                 /** @description Reported, not counted against health. */
                 secrets: {
                     /** @description Secrets a key rotation set aside because neither `SECRETS_KEY` nor `SECRETS_KEY_PREVIOUS` opens them (until a PUT replaces them or the keys change); null when the database did not answer. */
@@ -1460,6 +1504,10 @@ export interface components {
         TickReport: {
             /** @description Jobs this tick sent: due jobs of the outbox and the meter's stop jobs. */
             claimed: number;
+            /** @description Lifecycle jobs past their action's timeout, failed (machine in error). */
+            timedOut: number;
+            /** @description Jobs whose runner went quiet, back in the queue (and sent again in this tick). */
+            requeued: number;
             delivered: number;
             refused: number;
             /** @description Charge records the meter wrote. */
@@ -1482,6 +1530,8 @@ export interface components {
             status: components["schemas"]["JobStatus"];
             /** @enum {string} */
             reason?: "replayed" | "cancelled" | "finished";
+            /** @description The job is to stop (cancel-job): the runner interrupts it. */
+            cancel?: boolean;
         };
         /** @description This document. */
         OpenApiDocument: {
@@ -1821,12 +1871,12 @@ export interface components {
         };
         /** @description One sample, or an array of 1 to 100 (stored whole or not at all). */
         SamplesRequest: components["schemas"]["Sample"] | components["schemas"]["Sample"][];
-        /** @description A runner report on a job (API.md §5), signed with `Hangar-Signature`. */
+        /** @description A runner's call on a job (API.md §5), signed with `Hangar-Signature`: the claim `{ jobId, status: claimed, runnerId }` before it runs it, then reports under the claim's `fence`. */
         RunnerReportRequest: {
             /** Format: uuid */
             jobId: string;
             /** @enum {string} */
-            status: "running" | "succeeded" | "failed";
+            status: "claimed" | "running" | "succeeded" | "failed";
             outputs?: null | {
                 ipAddress?: string | null;
                 providerInstanceId?: string | null;
@@ -1840,6 +1890,10 @@ export interface components {
             }[];
             result?: Record<string, never> | null;
             error?: string | null;
+            /** @description The claim's fencing number: required on every report, absent on a claim. */
+            fence?: number;
+            /** @description Who claims: required on a claim (`status: claimed`), absent on a report. */
+            runnerId?: string;
         };
         TeamNameRequest: {
             /** @description Trimmed, 1–64 characters, no control characters. */
@@ -1894,6 +1948,25 @@ export interface components {
             timestamp: string;
             request_id: string;
             data: components["schemas"]["Health"];
+        };
+        /** @description What a claim came to (API.md §5, "Claims"). */
+        ClaimOutcome: {
+            claimed: boolean;
+            /** @description When claimed: the fencing number every report of this claim carries. */
+            fence?: number;
+            /** @description The lease (`job_lease_seconds`): a report at least every third of it keeps the claim. */
+            leaseSeconds: number;
+            /**
+             * @description When not claimed: why (`busy`: ask again).
+             * @enum {string}
+             */
+            reason?: "finished" | "terminated" | "leased" | "busy";
+            status: components["schemas"]["JobStatus"];
+        };
+        /** @description cancel-job: the job to stop. */
+        CancelJobRequest: {
+            /** Format: uuid */
+            jobId: string;
         };
         Summary: {
             samples: number;
@@ -3926,6 +3999,70 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    cancelJob: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "jobId": "0b7f6c1e-2f3a-4d5b-9c8d-7e6f5a4b3c2d"
+                 *     }
+                 */
+                "application/json": components["schemas"]["CancelJobRequest"];
+            };
+        };
+        responses: {
+            /** @description The job. */
+            200: {
+                headers: {
+                    "x-request-id": components["headers"]["RequestId"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": true,
+                     *       "data": {
+                     *         "id": "0b7f6c1e-2f3a-4d5b-9c8d-7e6f5a4b3c2d",
+                     *         "machineId": "6e603a27-0dc1-484d-a15e-5a13e402ded0",
+                     *         "action": "command",
+                     *         "status": "failed",
+                     *         "attempts": 0,
+                     *         "result": null,
+                     *         "error": "cancelled",
+                     *         "createdAt": "2026-11-21T10:05:00.000Z",
+                     *         "updatedAt": "2026-11-21T10:05:00.000Z"
+                     *       },
+                     *       "message": "Cancellation requested"
+                     *     }
+                     */
+                    "application/json": {
+                        /** @constant */
+                        success: true;
+                        data: components["schemas"]["Job"];
+                        /** @description For people (e.g. "Machine is starting"). */
+                        message?: string;
+                    };
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            502: components["responses"]["BadGateway"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     logMachineEvent: {
         parameters: {
             query?: never;
@@ -5264,7 +5401,18 @@ export interface operations {
                      *         "status": "healthy",
                      *         "checks": {
                      *           "database": "ok",
-                     *           "runner": "ok",
+                     *           "runner": {
+                     *             "status": "ok",
+                     *             "mode": "terraform",
+                     *             "runners": [
+                     *               {
+                     *                 "url": "https://runner-1.hangar.example/",
+                     *                 "provider": null,
+                     *                 "status": "ok",
+                     *                 "mode": "terraform"
+                     *               }
+                     *             ]
+                     *           },
                      *           "secrets": {
                      *             "unopenable": 0
                      *           }
@@ -5426,6 +5574,8 @@ export interface operations {
                      *       "success": true,
                      *       "data": {
                      *         "claimed": 2,
+                     *         "timedOut": 0,
+                     *         "requeued": 0,
                      *         "delivered": 2,
                      *         "refused": 0,
                      *         "charges": 1,
@@ -5480,7 +5630,8 @@ export interface operations {
                  *           "message": "apply complete",
                  *           "ts": "2026-11-21T10:00:05Z"
                  *         }
-                 *       ]
+                 *       ],
+                 *       "fence": 1
                  *     }
                  */
                 "application/json": components["schemas"]["RunnerReportRequest"];
@@ -5499,14 +5650,15 @@ export interface operations {
                      *       "success": true,
                      *       "data": {
                      *         "applied": true,
-                     *         "status": "succeeded"
+                     *         "status": "succeeded",
+                     *         "cancel": false
                      *       }
                      *     }
                      */
                     "application/json": {
                         /** @constant */
                         success: true;
-                        data: components["schemas"]["CallbackOutcome"];
+                        data: components["schemas"]["CallbackOutcome"] | components["schemas"]["ClaimOutcome"];
                         /** @description For people (e.g. "Machine is starting"). */
                         message?: string;
                     };
@@ -5515,6 +5667,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             500: components["responses"]["InternalError"];
