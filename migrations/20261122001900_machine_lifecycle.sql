@@ -158,7 +158,9 @@ begin
   end if;
   -- The Worker's defaults and refusals (create-machine), so that a caller of /rpc gets the
   -- same machine or the same 400 naming the field, never a constraint's raw error. The
-  -- Worker always sends provider, region and image; DEFAULT_PROVIDER is the Worker's.
+  -- provider's default region is stated here only (the Worker leaves region out when the
+  -- body does); the Worker always sends provider (DEFAULT_PROVIDER is its own) and image
+  -- (which it checks against ALLOWED_IMAGES).
   if p_cpu is not null or p_memory_mb is not null or p_disk_gb is not null then
     refusal := private.tier_for_sizes(p_tier, p_cpu, p_memory_mb, p_disk_gb);
     if refusal ? 'error' then

@@ -92,7 +92,6 @@ pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
     let body: CreateMachine = call.json().await?;
     let idempotency_key = idempotency_key(&call)?;
     let provider = body.provider.unwrap_or(call.config.default_provider);
-    let region = body.region.as_ref().map(AsRef::as_ref).unwrap_or(provider.default_region()).to_string();
     let image = body.image.as_ref().map(AsRef::as_ref).unwrap_or(Image::DEFAULT).to_string();
     if !call.config.allowed_images.allows(provider, &image) {
         let allowed = call.config.allowed_images.for_provider(provider).join(", ");
@@ -103,7 +102,8 @@ pub async fn create(mut call: Call, caller: Caller) -> Result<Reply, ApiError> {
         // None: the database's default (dev.small), or the tier that fits the sizes.
         tier: body.tier.map(|t| t.as_str().to_string()),
         provider: provider.as_str().to_string(),
-        region,
+        // None: the provider's default region, which the database states (for /rpc too).
+        region: body.region.as_ref().map(|r| r.as_ref().to_string()),
         image,
         project_id: body.project_id,
         team_id: body.team_id,

@@ -28,7 +28,7 @@ pub async fn record(mut call: Call) -> Result<Reply, ApiError> {
         samples: serde_json::to_value(&samples).map_err(|e| ApiError::Internal(format!("encode samples: {e}")))?,
     };
     let recorded = Db::new(&call.config).rpc(&args, Who::Service).await?;
-    crate::http::rate_limit::agent_verified(&token);
+    crate::http::rate_limit::agent_verified(&args.token_hash);
     Ok(Reply::accepted(json!({ "accepted": recorded.accepted })))
 }
 

@@ -79,7 +79,7 @@ rpc! {
         name: String,
         tier: Option<String>,
         provider: String,
-        region: String,
+        region: Option<String>,
         image: String,
         project_id: Option<Uuid>,
         configuration: Value,

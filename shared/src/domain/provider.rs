@@ -26,14 +26,6 @@ impl Provider {
             Provider::Azure => "azure",
         }
     }
-
-    pub fn default_region(self) -> &'static str {
-        match self {
-            Provider::Aws => "us-east-1",
-            Provider::Gcp => "us-central1",
-            Provider::Azure => "eastus",
-        }
-    }
 }
 
 #[cfg(test)]

@@ -34,18 +34,20 @@ thread_local! {
     static VERIFIED_AGENTS: RefCell<HashSet<String>> = RefCell::new(HashSet::new());
 }
 
-fn agent_key(token: &str) -> String {
-    format!("agent:{}", &crate::auth::refresh::hash(token)[..32])
+/// The key of an agent token, from its hex SHA-256 (`refresh::hash`, what the database stores).
+fn agent_key(token_hash: &str) -> String {
+    format!("agent:{}", &token_hash[..32])
 }
 
-/// `record-metrics` after the database accepted `token`: its later requests count on it.
-pub fn agent_verified(token: &str) {
+/// `record-metrics` after the database accepted the token whose hash is `token_hash` (the
+/// handler has it already): its later requests count on it.
+pub fn agent_verified(token_hash: &str) {
     VERIFIED_AGENTS.with(|set| {
         let mut set = set.borrow_mut();
         if set.len() >= MAX_VERIFIED_AGENTS {
             set.clear();
         }
-        set.insert(agent_key(token));
+        set.insert(agent_key(token_hash));
     });
 }
 
@@ -54,7 +56,7 @@ pub fn agent_verified(token: &str) {
 pub fn route_key(route: &str, user: Option<uuid::Uuid>, authorization: Option<&str>, client_ip: Option<&str>) -> String {
     match (route, crate::auth::bearer_token(authorization)) {
         (AGENT_ROUTE, Some(token)) => {
-            let k = agent_key(&token);
+            let k = agent_key(&crate::auth::refresh::hash(&token));
             if VERIFIED_AGENTS.with(|set| set.borrow().contains(&k)) { k } else { key(user, client_ip) }
         }
         _ => key(user, client_ip),
@@ -110,8 +112,8 @@ mod tests {
 
     #[test]
     fn verified_agents_count_per_token_not_per_address() {
-        agent_verified("token-a");
-        agent_verified("token-b");
+        agent_verified(&crate::auth::refresh::hash("token-a"));
+        agent_verified(&crate::auth::refresh::hash("token-b"));
         // Two machines behind one NAT address: two buckets.
         let (a, b) = (route_key(AGENT_ROUTE, None, Some("Bearer token-a"), Some("1.2.3.4")), route_key(AGENT_ROUTE, None, Some("Bearer token-b"), Some("1.2.3.4")));
         assert_ne!(a, b);
